@@ -1,0 +1,36 @@
+//! Compiles the C++ shim (`src/shim/shim.cpp`) against the libtorch that torch-sys found,
+//! and embeds that libtorch's directory as an rpath so the binaries run with no environment set.
+
+use std::path::PathBuf;
+
+fn main() {
+    println!("cargo:rerun-if-changed=src/shim/shim.cpp");
+    println!("cargo:rerun-if-changed=src/shim/shim.h");
+    // torch-sys declares `links = "tch"` and prints `cargo:libtorch_lib=<dir>`, which cargo
+    // hands to direct dependents as DEP_TCH_LIBTORCH_LIB.
+    let lib_dir = match std::env::var("DEP_TCH_LIBTORCH_LIB") {
+        Ok(dir) => PathBuf::from(dir),
+        Err(_) => {
+            println!("cargo:warning=DEP_TCH_LIBTORCH_LIB is not set; torch-sys did not report its libtorch");
+            return;
+        }
+    };
+    println!("cargo:rustc-link-arg=-Wl,-rpath,{}", lib_dir.display());
+    // libtorch's layout: <root>/lib and <root>/include (true for the PyPI wheel and the zip).
+    let root = lib_dir
+        .parent()
+        .map(PathBuf::from)
+        .unwrap_or_else(|| lib_dir.clone());
+    let include = root.join("include");
+    cc::Build::new()
+        .cpp(true)
+        .pic(true)
+        .warnings(false)
+        .include(&include)
+        .include(include.join("torch/csrc/api/include"))
+        .flag("-std=c++17")
+        .flag("-D_GLIBCXX_USE_CXX11_ABI=1")
+        .flag("-DGLOG_USE_GLOG_EXPORT")
+        .file("src/shim/shim.cpp")
+        .compile("tchdist_shim");
+}

@@ -1,0 +1,7 @@
+//! Automatic differentiation beyond what tch exposes: `torch.autograd.grad` with
+//! `grad_outputs` and `allow_unused`, and `torch.autograd.functional`.
+
+pub mod functional;
+mod grad;
+
+pub use grad::{grad, GradOptions};

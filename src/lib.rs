@@ -1,0 +1,45 @@
+//! # tchdist
+//!
+//! `torch.distributions` and `torch.autograd.functional` for Rust, on libtorch through
+//! [`tch`], reproducing PyTorch 2.13.0 number for number: the same seed gives the same
+//! samples, log-probabilities and Jacobians, bit for bit.
+//!
+//! ```
+//! # fn main() -> tchdist::Result<()> {
+//! use tch::{Device, Kind, Tensor};
+//! use tchdist::autograd::functional::{jacobian, JacobianOptions};
+//! use tchdist::distributions::{Distribution, MultivariateNormal};
+//!
+//! tch::manual_seed(0);
+//! let mu = Tensor::ones([2], (Kind::Float, Device::Cpu));
+//! let sigma = Tensor::eye(2, (Kind::Float, Device::Cpu));
+//! let jac = jacobian(
+//!     |mu| {
+//!         let dist = MultivariateNormal::from_covariance(mu, &sigma)?;
+//!         let samples = dist.sample(&[10])?;
+//!         dist.log_prob(&samples)
+//!     },
+//!     &mu,
+//!     &JacobianOptions::default(),
+//! )?;
+//! assert_eq!(jac.size(), vec![10, 2]);
+//! # Ok(())
+//! # }
+//! ```
+#![deny(missing_docs)]
+
+pub mod autograd;
+pub mod distributions;
+mod error;
+#[path = "format.rs"]
+mod format_port;
+/// Python's tensor repr (`torch/_tensor_str.py`).
+pub mod format {
+    pub use crate::format_port::*;
+    include!("format_glue.rs");
+}
+pub mod question;
+mod shim;
+
+pub use error::{Error, Result};
+pub use tch;

@@ -1,0 +1,78 @@
+// tchdist's C++ shim. Each entry point catches every C++ exception and hands its message back
+// as a heap string, as tch's PROTECT does; c10 errors lose their C++ backtrace on the way,
+// as Python's bindings do by default.
+#include "shim.h"
+
+#include <torch/csrc/autograd/autograd.h>
+#include <torch/torch.h>
+
+#include <cstdlib>
+#include <cstring>
+#include <string>
+#include <vector>
+
+namespace {
+
+char *dup_message(const char *msg) {
+  size_t len = std::strlen(msg);
+  char *out = static_cast<char *>(std::malloc(len + 1));
+  if (out != nullptr) {
+    std::memcpy(out, msg, len + 1);
+  }
+  return out;
+}
+
+template <typename F> char *protect(F &&f) {
+  try {
+    f();
+    return nullptr;
+  } catch (const c10::Error &e) {
+    return dup_message(e.what_without_backtrace());
+  } catch (const std::exception &e) {
+    return dup_message(e.what());
+  } catch (...) {
+    return dup_message("unknown C++ exception in tchdist shim");
+  }
+}
+
+std::vector<at::Tensor> to_vector(const tensor *ts, int n) {
+  std::vector<at::Tensor> out;
+  out.reserve(n > 0 ? n : 0);
+  for (int i = 0; i < n; ++i) {
+    out.push_back(ts[i] == nullptr ? at::Tensor() : *ts[i]);
+  }
+  return out;
+}
+
+} // namespace
+
+extern "C" {
+
+void tchdist_free_error(char *err) { std::free(err); }
+
+char *tchdist_grad(const tensor *outputs, int n_outputs, const tensor *grad_outputs,
+                   const tensor *inputs, int n_inputs, int retain_graph, int create_graph,
+                   int allow_unused, tensor *results) {
+  return protect([&] {
+    auto outs = to_vector(outputs, n_outputs);
+    auto grads = to_vector(grad_outputs, n_outputs);
+    auto ins = to_vector(inputs, n_inputs);
+    std::optional<bool> retain =
+        retain_graph < 0 ? std::nullopt : std::optional<bool>(retain_graph != 0);
+    auto res = torch::autograd::grad(outs, ins, grads, retain, create_graph != 0,
+                                     allow_unused != 0);
+    for (int i = 0; i < n_inputs; ++i) {
+      results[i] = res[i].defined() ? new at::Tensor(res[i]) : nullptr;
+    }
+  });
+}
+
+char *tchdist_enter_dual_level(uint64_t *level) {
+  return protect([&] { *level = torch::autograd::forward_ad::enter_dual_level(); });
+}
+
+char *tchdist_exit_dual_level(uint64_t level) {
+  return protect([&] { torch::autograd::forward_ad::exit_dual_level(level); });
+}
+
+} // extern "C"

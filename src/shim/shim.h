@@ -1,0 +1,31 @@
+// C interface of tchdist's C++ shim: the autograd entry points that tch 0.26 does not expose.
+// Tensors cross the boundary as `at::Tensor*`, the same handle tch's `C_tensor` wraps.
+// Every function returns NULL on success or a heap-allocated error message (free it with
+// tchdist_free_error); no C++ exception crosses into Rust.
+#pragma once
+#include <stdint.h>
+
+#ifdef __cplusplus
+#include <ATen/ATen.h>
+typedef at::Tensor *tensor;
+extern "C" {
+#else
+typedef void *tensor;
+#endif
+
+void tchdist_free_error(char *err);
+
+// torch::autograd::grad. grad_outputs[i] may be NULL (an undefined tensor). retain_graph < 0
+// means "default" (= create_graph). results[i] receives a new tensor, or NULL where the input
+// was unused (allowed only with allow_unused).
+char *tchdist_grad(const tensor *outputs, int n_outputs, const tensor *grad_outputs,
+                   const tensor *inputs, int n_inputs, int retain_graph, int create_graph,
+                   int allow_unused, tensor *results);
+
+// torch::autograd::forward_ad::enter_dual_level / exit_dual_level.
+char *tchdist_enter_dual_level(uint64_t *level);
+char *tchdist_exit_dual_level(uint64_t level);
+
+#ifdef __cplusplus
+}
+#endif

@@ -59,6 +59,10 @@ fn clap_exit(err: &clap::Error) -> ExitCode {
             let _ = write_stdout(&err.render().to_string());
             ExitCode::SUCCESS
         }
+        ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
+            eprintln!("error: a subcommand is required (see 'tchdist --help')");
+            ExitCode::from(EXIT_ERROR)
+        }
         _ => {
             let text = err.render().to_string();
             let first = text

@@ -1,0 +1,209 @@
+//! The motivating question against live PyTorch: samples, log-probabilities and the Jacobian
+//! with respect to the mean, bit for bit, on random cases (tests/pyref/mvn_jacobian.py runs
+//! the same programs in Python).
+
+mod common;
+
+use common::{
+    check_bitwise_eq, json_bits, json_nested, json_shape, random_scale_tril, random_spd,
+    run_python_stdin, Rng,
+};
+use serde_json::{json, Value};
+use tch::{Kind, Tensor};
+use tchdist::distributions::MvnParam;
+use tchdist::question::{mvn_log_prob_jacobian, JacobianMethod};
+
+struct Case {
+    seed: u64,
+    dtype: Kind,
+    param: &'static str,
+    method: JacobianMethod,
+    batch: Vec<usize>,
+    d: usize,
+    num_samples: i64,
+    loc: Vec<f64>,
+    matrix: Vec<f64>,
+}
+
+impl Case {
+    fn loc_shape(&self) -> Vec<usize> {
+        let mut s = self.batch.clone();
+        s.push(self.d);
+        s
+    }
+
+    fn matrix_shape(&self) -> Vec<usize> {
+        let mut s = self.batch.clone();
+        s.extend([self.d, self.d]);
+        s
+    }
+
+    fn to_json(&self) -> Value {
+        json!({
+            "seed": self.seed,
+            "dtype": if self.dtype == Kind::Float { "f32" } else { "f64" },
+            "param": self.param,
+            "method": self.method.name(),
+            "num_samples": self.num_samples,
+            "loc": serde_json::from_str::<Value>(&json_nested(&self.loc, &self.loc_shape())).unwrap(),
+            "matrix": serde_json::from_str::<Value>(&json_nested(&self.matrix, &self.matrix_shape())).unwrap(),
+        })
+    }
+
+    fn describe(&self) -> String {
+        format!(
+            "seed={} dtype={:?} param={} method={} batch={:?} d={} n={}",
+            self.seed, self.dtype, self.param, self.method, self.batch, self.d, self.num_samples
+        )
+    }
+}
+
+/// Sample counts on both sides of CPU `normal_`'s 16-element vectorised path, and large ones.
+const SAMPLE_COUNTS: [i64; 14] = [1, 2, 3, 7, 8, 15, 16, 17, 31, 33, 64, 100, 257, 300];
+
+fn random_cases(count: usize, seed: u64) -> Vec<Case> {
+    let mut rng = Rng::new(seed);
+    (0..count)
+        .map(|i| {
+            let d = rng.int(1, 8) as usize;
+            let dtype = if i % 2 == 0 {
+                Kind::Float
+            } else {
+                Kind::Double
+            };
+            let param = rng.pick(&["covariance", "covariance", "precision", "scale_tril"]);
+            // Every fifth case is batched (functional method only: the loop's grad needs a
+            // scalar per log-prob, as in Python).
+            let batch: Vec<usize> = if i % 5 == 4 {
+                (0..rng.int(1, 2)).map(|_| rng.int(1, 3) as usize).collect()
+            } else {
+                vec![]
+            };
+            let method = if batch.is_empty() && i % 3 == 1 {
+                JacobianMethod::Loop
+            } else {
+                JacobianMethod::Functional
+            };
+            let num_samples = if batch.is_empty() {
+                rng.pick(&SAMPLE_COUNTS)
+            } else {
+                rng.int(1, 17)
+            };
+            let batch_size: usize = batch.iter().product();
+            let loc = (0..batch_size * d).map(|_| rng.real(-3.0, 3.0)).collect();
+            let matrix = (0..batch_size)
+                .flat_map(|_| {
+                    if param == "scale_tril" {
+                        random_scale_tril(&mut rng, d)
+                    } else {
+                        random_spd(&mut rng, d)
+                    }
+                })
+                .collect();
+            Case {
+                seed: rng.next_u64() % 100_000,
+                dtype,
+                param,
+                method,
+                batch,
+                d,
+                num_samples,
+                loc,
+                matrix,
+            }
+        })
+        .collect()
+}
+
+fn run_rust(case: &Case) -> tchdist::Result<tchdist::question::MvnJacobian> {
+    let shape = |s: Vec<usize>| s.into_iter().map(|x| x as i64).collect::<Vec<i64>>();
+    let loc = Tensor::from_slice(&case.loc)
+        .reshape(shape(case.loc_shape()))
+        .to_kind(case.dtype);
+    let matrix = Tensor::from_slice(&case.matrix)
+        .reshape(shape(case.matrix_shape()))
+        .to_kind(case.dtype);
+    let param = match case.param {
+        "covariance" => MvnParam::CovarianceMatrix(matrix),
+        "precision" => MvnParam::PrecisionMatrix(matrix),
+        _ => MvnParam::ScaleTril(matrix),
+    };
+    tch::manual_seed(case.seed as i64);
+    mvn_log_prob_jacobian(&loc, &param, case.num_samples, case.method)
+}
+
+fn compare_with_python(cases: &[Case]) {
+    let input = Value::Array(cases.iter().map(Case::to_json).collect()).to_string();
+    let output = run_python_stdin("tests/pyref/mvn_jacobian.py", &[], &input);
+    let results: Vec<Value> = serde_json::from_str(&output).expect("Python printed JSON");
+    assert_eq!(results.len(), cases.len());
+    let mut failures = Vec::new();
+    for (case, expected) in cases.iter().zip(&results) {
+        let run = match run_rust(case) {
+            Ok(run) => run,
+            Err(e) => {
+                failures.push(format!("{}: error {e}", case.describe()));
+                continue;
+            }
+        };
+        for (name, tensor) in [
+            ("samples", &run.samples),
+            ("log_prob", &run.log_prob),
+            ("jacobian", &run.jacobian),
+        ] {
+            let want = &expected[name];
+            if let Err(msg) = check_bitwise_eq(
+                name,
+                tensor,
+                &json_bits(&want["bits"]),
+                &json_shape(&want["shape"]),
+            ) {
+                failures.push(format!("{}: {msg}", case.describe()));
+            }
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} tensors differ from PyTorch over {} cases:\n{}",
+        failures.len(),
+        cases.len(),
+        failures.join("\n")
+    );
+}
+
+#[test]
+fn samples_log_prob_and_jacobian_match_pytorch_bit_for_bit_on_120_random_cases() {
+    let cases = random_cases(120, 2024);
+    // The table must cover both sides of normal_'s 16-element threshold and both methods.
+    assert!(cases.iter().any(|c| c.num_samples as usize * c.d < 16));
+    assert!(cases
+        .iter()
+        .any(|c| c.num_samples as usize * c.d >= 16 && (c.num_samples as usize * c.d) % 16 != 0));
+    assert!(cases.iter().any(|c| c.method == JacobianMethod::Loop));
+    assert!(cases.iter().any(|c| !c.batch.is_empty()));
+    compare_with_python(&cases);
+}
+
+#[test]
+fn sample_counts_around_the_vectorised_normal_threshold_match_pytorch() {
+    let mut rng = Rng::new(7);
+    let cases: Vec<Case> = [15i64, 16, 17]
+        .into_iter()
+        .flat_map(|n| [Kind::Float, Kind::Double].map(move |k| (n, k)))
+        .map(|(num_samples, dtype)| {
+            let d = 1;
+            Case {
+                seed: rng.next_u64() % 1000,
+                dtype,
+                param: "covariance",
+                method: JacobianMethod::Functional,
+                batch: vec![],
+                d,
+                num_samples,
+                loc: vec![rng.real(-1.0, 1.0)],
+                matrix: random_spd(&mut rng, d),
+            }
+        })
+        .collect();
+    compare_with_python(&cases);
+}

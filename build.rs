@@ -4,8 +4,7 @@
 use std::path::PathBuf;
 
 fn main() {
-    println!("cargo:rerun-if-changed=src/shim/shim.cpp");
-    println!("cargo:rerun-if-changed=src/shim/shim.h");
+    println!("cargo:rerun-if-changed=src/shim");
     // torch-sys declares `links = "tch"` and prints `cargo:libtorch_lib=<dir>`, which cargo
     // hands to direct dependents as DEP_TCH_LIBTORCH_LIB.
     let lib_dir = match std::env::var("DEP_TCH_LIBTORCH_LIB") {
@@ -31,6 +30,19 @@ fn main() {
         .flag("-std=c++17")
         .flag("-D_GLIBCXX_USE_CXX11_ABI=1")
         .flag("-DGLOG_USE_GLOG_EXPORT")
-        .file("src/shim/shim.cpp")
+        .files(shim_sources())
         .compile("tchdist_shim");
+}
+
+/// Every `src/shim/*.cpp`, sorted so the build is reproducible.
+fn shim_sources() -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir("src/shim")
+        .map(|dir| {
+            dir.filter_map(|entry| entry.ok().map(|e| e.path()))
+                .filter(|p| p.extension().is_some_and(|ext| ext == "cpp"))
+                .collect()
+        })
+        .unwrap_or_default();
+    files.sort();
+    files
 }

@@ -2,38 +2,14 @@
 // as a heap string, as tch's PROTECT does; c10 errors lose their C++ backtrace on the way,
 // as Python's bindings do by default.
 #include "shim.h"
+#include "protect.h"
 
 #include <torch/csrc/autograd/autograd.h>
 #include <torch/torch.h>
 
-#include <cstdlib>
-#include <cstring>
-#include <string>
 #include <vector>
 
 namespace {
-
-char *dup_message(const char *msg) {
-  size_t len = std::strlen(msg);
-  char *out = static_cast<char *>(std::malloc(len + 1));
-  if (out != nullptr) {
-    std::memcpy(out, msg, len + 1);
-  }
-  return out;
-}
-
-template <typename F> char *protect(F &&f) {
-  try {
-    f();
-    return nullptr;
-  } catch (const c10::Error &e) {
-    return dup_message(e.what_without_backtrace());
-  } catch (const std::exception &e) {
-    return dup_message(e.what());
-  } catch (...) {
-    return dup_message("unknown C++ exception in tchdist shim");
-  }
-}
 
 std::vector<at::Tensor> to_vector(const tensor *ts, int n) {
   std::vector<at::Tensor> out;
@@ -48,12 +24,12 @@ std::vector<at::Tensor> to_vector(const tensor *ts, int n) {
 
 extern "C" {
 
-void tchdist_free_error(char *err) { std::free(err); }
+void tchdist_free_error(char *err) { tchdist::free_message(err); }
 
 char *tchdist_grad(const tensor *outputs, int n_outputs, const tensor *grad_outputs,
                    const tensor *inputs, int n_inputs, int retain_graph, int create_graph,
                    int allow_unused, tensor *results) {
-  return protect([&] {
+  return tchdist::protect([&] {
     auto outs = to_vector(outputs, n_outputs);
     auto grads = to_vector(grad_outputs, n_outputs);
     auto ins = to_vector(inputs, n_inputs);
@@ -68,11 +44,11 @@ char *tchdist_grad(const tensor *outputs, int n_outputs, const tensor *grad_outp
 }
 
 char *tchdist_enter_dual_level(uint64_t *level) {
-  return protect([&] { *level = torch::autograd::forward_ad::enter_dual_level(); });
+  return tchdist::protect([&] { *level = torch::autograd::forward_ad::enter_dual_level(); });
 }
 
 char *tchdist_exit_dual_level(uint64_t level) {
-  return protect([&] { torch::autograd::forward_ad::exit_dual_level(level); });
+  return tchdist::protect([&] { torch::autograd::forward_ad::exit_dual_level(level); });
 }
 
 } // extern "C"

@@ -49,6 +49,9 @@ pub enum Error {
     /// A failure PyTorch reports as `RuntimeError` (or `LinAlgError`); the text is PyTorch's.
     #[error("{0}")]
     Runtime(String),
+    /// A combination PyTorch raises `NotImplementedError` for; the text is PyTorch's.
+    #[error("{0}")]
+    NotImplemented(String),
     /// An error raised inside libtorch and reported by tch.
     #[error("{}", clean_torch_message(&.0.to_string()))]
     Torch(#[from] TchError),
@@ -81,9 +84,6 @@ impl Error {
 /// from ...`), leaving what Python's `str(e)` shows.
 fn clean_torch_message(message: &str) -> String {
     let mut text = message;
-    if let Some(rest) = text.strip_prefix("Torch(\"") {
-        text = rest.strip_suffix("\")").unwrap_or(rest);
-    }
     for prefix in ["Internal torch error: ", "internal error in C++: "] {
         if let Some(rest) = text.strip_prefix(prefix) {
             text = rest;

@@ -31,13 +31,7 @@
 pub mod autograd;
 pub mod distributions;
 mod error;
-#[path = "format.rs"]
-mod format_port;
-/// Python's tensor repr (`torch/_tensor_str.py`).
-pub mod format {
-    pub use crate::format_port::*;
-    include!("format_glue.rs");
-}
+pub mod format;
 pub mod question;
 mod shim;
 

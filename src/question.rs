@@ -7,31 +7,59 @@ use std::str::FromStr;
 
 use tch::Tensor;
 
-use crate::autograd::functional::{jacobian, JacobianOptions};
+use crate::autograd::functional::{jacobian, JacobianOptions, Strategy};
 use crate::autograd::{grad, GradOptions};
 use crate::distributions::{Distribution, MultivariateNormal, MvnParam};
 use crate::error::{Error, Result};
 
-/// How the Jacobian of the log-probabilities is computed; each is a PyTorch program.
+/// How the Jacobian of the log-probabilities is computed; each is a PyTorch program
+/// (`tests/pyref/mvn_jacobian.py` holds the Python twin of every one).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum JacobianMethod {
-    /// The accepted answer: `torch.autograd.functional.jacobian` over a closure that builds
-    /// the distribution, samples, and returns the log-probabilities.
-    Functional,
     /// The question's first attempt: one `torch.autograd.grad(logprob, mu,
     /// retain_graph=True)` per log-probability, stacked.
     Loop,
+    /// The accepted answer: `torch.autograd.functional.jacobian` over a closure that builds
+    /// the distribution, samples, and returns the log-probabilities.
+    Functional,
+    /// The accepted answer's closure under `jacobian(..., vectorize=True)`: one vmapped
+    /// backward pass.
+    Vectorized,
+    /// One `torch.autograd.grad(logprobs, mu, grad_outputs=torch.eye(n),
+    /// is_grads_batched=True)`.
+    Batched,
+    /// The same one-hot `grad_outputs`, fed row by row to `autograd.grad` (retain_graph).
+    BatchedLoop,
+    /// `jacobian(lambda m: MVN(m, ...).log_prob(samples), mu, strategy="forward-mode",
+    /// vectorize=True)`, samples drawn first (PyTorch refuses random ops inside vmap).
+    Forward,
+    /// The closed form Σ⁻¹ (x − μ) with two BLAS-3 triangular solves over all samples
+    /// ([`MultivariateNormal::score_loc`]).
+    Analytic,
 }
 
 impl JacobianMethod {
     /// Every method, in the order the CLI lists them.
-    pub const ALL: [JacobianMethod; 2] = [JacobianMethod::Functional, JacobianMethod::Loop];
+    pub const ALL: [JacobianMethod; 7] = [
+        JacobianMethod::Loop,
+        JacobianMethod::Functional,
+        JacobianMethod::Vectorized,
+        JacobianMethod::Batched,
+        JacobianMethod::BatchedLoop,
+        JacobianMethod::Forward,
+        JacobianMethod::Analytic,
+    ];
 
     /// The method's name on the command line.
     pub fn name(self) -> &'static str {
         match self {
-            JacobianMethod::Functional => "functional",
             JacobianMethod::Loop => "loop",
+            JacobianMethod::Functional => "functional",
+            JacobianMethod::Vectorized => "vectorized",
+            JacobianMethod::Batched => "batched",
+            JacobianMethod::BatchedLoop => "batched-loop",
+            JacobianMethod::Forward => "forward",
+            JacobianMethod::Analytic => "analytic",
         }
     }
 }
@@ -98,7 +126,11 @@ pub fn mvn_log_prob_jacobian(
     method: JacobianMethod,
 ) -> Result<MvnJacobian> {
     match method {
-        JacobianMethod::Functional => {
+        JacobianMethod::Functional | JacobianMethod::Vectorized => {
+            let opts = JacobianOptions {
+                vectorize: method == JacobianMethod::Vectorized,
+                ..Default::default()
+            };
             let mut drawn = None;
             let jac = jacobian(
                 |mu| {
@@ -109,7 +141,7 @@ pub fn mvn_log_prob_jacobian(
                     Ok(log_prob)
                 },
                 loc,
-                &JacobianOptions::default(),
+                &opts,
             )?;
             let (samples, log_prob) =
                 drawn.ok_or_else(|| Error::Runtime("jacobian did not call the function".into()))?;
@@ -119,31 +151,139 @@ pub fn mvn_log_prob_jacobian(
                 jacobian: jac,
             })
         }
-        JacobianMethod::Loop => tch::with_grad(|| {
-            let mu = loc.f_detach()?.f_set_requires_grad(true)?;
-            let dist = MultivariateNormal::new(&mu, param.shallow_clone(), true)?;
-            let samples = dist.sample(&[num_samples])?;
-            let log_probs = dist.log_prob(&samples)?;
-            // `for logprob in logprobs` iterates over `logprobs.unbind(0)`.
-            let opts = GradOptions {
-                retain_graph: Some(true),
-                ..Default::default()
-            };
-            let grads = log_probs
-                .f_unbind(0)?
-                .iter()
-                .map(|lp| {
-                    grad(&[lp], &[&mu], &opts)?
-                        .pop()
-                        .flatten()
-                        .ok_or_else(|| Error::Runtime("loc is unused by log_prob".into()))
+        JacobianMethod::Loop | JacobianMethod::Batched | JacobianMethod::BatchedLoop => {
+            tch::with_grad(|| {
+                let mu = loc.f_detach()?.f_set_requires_grad(true)?;
+                let dist = MultivariateNormal::new(&mu, param.shallow_clone(), true)?;
+                let samples = dist.sample(&[num_samples])?;
+                let log_probs = dist.log_prob(&samples)?;
+                let jacobian = match method {
+                    JacobianMethod::Loop => loop_of_grads(&log_probs, &mu)?,
+                    _ => one_hot_grads(&log_probs, &mu, method == JacobianMethod::Batched)?,
+                };
+                Ok(MvnJacobian {
+                    samples,
+                    log_prob: log_probs.f_detach()?,
+                    jacobian,
                 })
-                .collect::<Result<Vec<Tensor>>>()?;
+            })
+        }
+        JacobianMethod::Forward | JacobianMethod::Analytic => {
+            let (dist, samples) = tch::with_grad(|| -> Result<_> {
+                let mu = loc.f_detach()?.f_set_requires_grad(true)?;
+                let dist = MultivariateNormal::new(&mu, param.shallow_clone(), true)?;
+                let samples = dist.sample(&[num_samples])?;
+                Ok((dist, samples))
+            })?;
+            let log_prob = dist.log_prob(&samples)?.f_detach()?;
+            let jacobian = if method == JacobianMethod::Forward {
+                let opts = JacobianOptions {
+                    vectorize: true,
+                    strategy: Strategy::ForwardMode,
+                    ..Default::default()
+                };
+                jacobian(
+                    |m| MultivariateNormal::new(m, param.shallow_clone(), true)?.log_prob(&samples),
+                    &loc.f_detach()?,
+                    &opts,
+                )?
+            } else {
+                let score = tch::no_grad(|| dist.score_loc(&samples))?;
+                score_to_jacobian(&score, dist.batch_shape(), &loc.size())?
+            };
             Ok(MvnJacobian {
                 samples,
-                log_prob: log_probs.f_detach()?,
-                jacobian: Tensor::f_stack(&grads, 0)?,
+                log_prob,
+                jacobian,
             })
-        }),
+        }
     }
+}
+
+/// `for logprob in logprobs: grad(logprob, mu, retain_graph=True)`, stacked (the loop
+/// iterates over `logprobs.unbind(0)`).
+fn loop_of_grads(log_probs: &Tensor, mu: &Tensor) -> Result<Tensor> {
+    let opts = GradOptions {
+        retain_graph: Some(true),
+        ..Default::default()
+    };
+    let grads = log_probs
+        .f_unbind(0)?
+        .iter()
+        .map(|lp| first_grad(grad(&[lp], &[mu], &opts)?))
+        .collect::<Result<Vec<Tensor>>>()?;
+    Ok(Tensor::f_stack(&grads, 0)?)
+}
+
+/// `grad(logprobs, mu, grad_outputs=eye(N).reshape((N,) + logprobs.shape), ...)`, either
+/// batched in one call (`is_grads_batched=True`) or one row at a time; reshaped to
+/// `logprobs.shape + mu.shape`.
+fn one_hot_grads(log_probs: &Tensor, mu: &Tensor, batched: bool) -> Result<Tensor> {
+    let n = log_probs.numel() as i64;
+    let mut basis_shape = vec![n];
+    basis_shape.extend(log_probs.size());
+    let eye = Tensor::f_eye(n, (log_probs.kind(), log_probs.device()))?.f_reshape(&basis_shape)?;
+    let flat = if batched {
+        let opts = GradOptions {
+            grad_outputs: Some(vec![Some(&eye)]),
+            is_grads_batched: true,
+            ..Default::default()
+        };
+        first_grad(grad(&[log_probs], &[mu], &opts)?)?
+    } else {
+        let rows = eye
+            .f_unbind(0)?
+            .iter()
+            .map(|row| {
+                let opts = GradOptions {
+                    grad_outputs: Some(vec![Some(row)]),
+                    retain_graph: Some(true),
+                    ..Default::default()
+                };
+                first_grad(grad(&[log_probs], &[mu], &opts)?)
+            })
+            .collect::<Result<Vec<Tensor>>>()?;
+        Tensor::f_stack(&rows, 0)?
+    };
+    let mut shape = log_probs.size();
+    shape.extend(mu.size());
+    Ok(flat.f_reshape(&shape)?)
+}
+
+fn first_grad(mut grads: Vec<Option<Tensor>>) -> Result<Tensor> {
+    grads
+        .pop()
+        .flatten()
+        .ok_or_else(|| Error::Runtime("loc is unused by log_prob".into()))
+}
+
+/// Lays the per-sample scores `(S..., B..., d)` out as the Jacobian of `log_prob` (shape
+/// `(S..., B...)`) with respect to a `loc` of shape `(Lb..., d)` that broadcasts to `B`:
+/// entry `[s, b, l, :]` is `score[s, b, :]` where `l` broadcasts to `b`, zero elsewhere.
+fn score_to_jacobian(score: &Tensor, batch_shape: &[i64], loc_shape: &[i64]) -> Result<Tensor> {
+    let loc_batch = &loc_shape[..loc_shape.len() - 1];
+    if loc_batch.is_empty() {
+        return Ok(score.shallow_clone());
+    }
+    let options = (score.kind(), score.device());
+    let mut indicator_shape = batch_shape.to_vec();
+    indicator_shape.extend_from_slice(loc_batch);
+    let mut indicator = Tensor::f_ones(&indicator_shape, options)?;
+    let offset = batch_shape.len() - loc_batch.len();
+    for (k, &size) in loc_batch.iter().enumerate() {
+        if size == 1 {
+            continue;
+        }
+        let mut eye_shape = vec![1i64; indicator_shape.len()];
+        eye_shape[offset + k] = size;
+        eye_shape[batch_shape.len() + k] = size;
+        indicator = indicator.f_mul(&Tensor::f_eye(size, options)?.f_reshape(&eye_shape)?)?;
+    }
+    let score_size = score.size();
+    let mut score_shape = score_size[..score_size.len() - 1].to_vec();
+    score_shape.extend(std::iter::repeat_n(1, loc_batch.len()));
+    score_shape.push(score_size[score_size.len() - 1]);
+    Ok(score
+        .f_reshape(&score_shape)?
+        .f_mul(&indicator.f_unsqueeze(-1)?)?)
 }

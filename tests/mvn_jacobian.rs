@@ -61,7 +61,13 @@ impl Case {
 /// Sample counts on both sides of CPU `normal_`'s 16-element vectorised path, and large ones.
 const SAMPLE_COUNTS: [i64; 14] = [1, 2, 3, 7, 8, 15, 16, 17, 31, 33, 64, 100, 257, 300];
 
-fn random_cases(count: usize, seed: u64) -> Vec<Case> {
+/// `count` random cases; the foundation's two methods alternate when `methods` is `None`.
+fn random_cases(
+    count: usize,
+    seed: u64,
+    methods: Option<&[JacobianMethod]>,
+    max_samples: i64,
+) -> Vec<Case> {
     let mut rng = Rng::new(seed);
     (0..count)
         .map(|i| {
@@ -71,21 +77,21 @@ fn random_cases(count: usize, seed: u64) -> Vec<Case> {
             } else {
                 Kind::Double
             };
-            let param = rng.pick(&["covariance", "covariance", "precision", "scale_tril"]);
-            // Every fifth case is batched (functional method only: the loop's grad needs a
-            // scalar per log-prob, as in Python).
-            let batch: Vec<usize> = if i % 5 == 4 {
+            let param = ["covariance", "precision", "scale_tril"][i % 3];
+            // Every seventh case is batched; the loop's grad needs one scalar per log-prob, so
+            // it runs unbatched, as in Python.
+            let method = match methods {
+                Some(list) => list[i % list.len()],
+                None if i % 7 != 3 && i % 4 == 1 => JacobianMethod::Loop,
+                None => JacobianMethod::Functional,
+            };
+            let batch: Vec<usize> = if i % 7 == 3 && method != JacobianMethod::Loop {
                 (0..rng.int(1, 2)).map(|_| rng.int(1, 3) as usize).collect()
             } else {
                 vec![]
             };
-            let method = if batch.is_empty() && i % 3 == 1 {
-                JacobianMethod::Loop
-            } else {
-                JacobianMethod::Functional
-            };
             let num_samples = if batch.is_empty() {
-                rng.pick(&SAMPLE_COUNTS)
+                rng.pick(&SAMPLE_COUNTS).min(max_samples)
             } else {
                 rng.int(1, 17)
             };
@@ -173,7 +179,7 @@ fn compare_with_python(cases: &[Case]) {
 
 #[test]
 fn samples_log_prob_and_jacobian_match_pytorch_bit_for_bit_on_120_random_cases() {
-    let cases = random_cases(120, 2024);
+    let cases = random_cases(120, 2024, None, 300);
     // The table must cover both sides of normal_'s 16-element threshold and both methods.
     assert!(cases.iter().any(|c| c.num_samples as usize * c.d < 16));
     assert!(cases
@@ -206,4 +212,70 @@ fn sample_counts_around_the_vectorised_normal_threshold_match_pytorch() {
         })
         .collect();
     compare_with_python(&cases);
+}
+
+#[test]
+fn every_jacobian_method_matches_its_pytorch_twin_bit_for_bit_on_40_cases_each() {
+    let methods = [
+        JacobianMethod::Vectorized,
+        JacobianMethod::Batched,
+        JacobianMethod::BatchedLoop,
+        JacobianMethod::Forward,
+        JacobianMethod::Analytic,
+    ];
+    let cases = random_cases(40 * methods.len(), 4048, Some(&methods), 200);
+    for m in methods {
+        assert!(cases.iter().filter(|c| c.method == m).count() >= 40);
+        assert!(
+            cases.iter().any(|c| c.method == m && !c.batch.is_empty()),
+            "{m} lacks a batched case"
+        );
+        for param in ["covariance", "precision", "scale_tril"] {
+            assert!(
+                cases.iter().any(|c| c.method == m && c.param == param),
+                "{m} lacks {param}"
+            );
+        }
+    }
+    compare_with_python(&cases);
+}
+
+/// The closed form is not PyTorch's algorithm, so it is held to torch.testing's default
+/// tolerances against the autodiff Jacobian (rtol/atol: f32 1.3e-6/1e-5, f64 1e-7/1e-7).
+#[test]
+fn closed_form_jacobian_agrees_with_autodiff_within_torch_testing_tolerance() {
+    for case in random_cases(60, 777, Some(&[JacobianMethod::Analytic]), 200) {
+        let analytic = run_rust(&case).expect("analytic");
+        let autodiff = run_rust(&Case {
+            method: JacobianMethod::Forward,
+            ..case_clone(&case)
+        })
+        .expect("forward");
+        let (rtol, atol) = if case.dtype == Kind::Float {
+            (1.3e-6, 1e-5)
+        } else {
+            (1e-7, 1e-7)
+        };
+        common::assert_close(
+            &analytic.jacobian,
+            &autodiff.jacobian,
+            rtol,
+            atol,
+            &case.describe(),
+        );
+    }
+}
+
+fn case_clone(c: &Case) -> Case {
+    Case {
+        seed: c.seed,
+        dtype: c.dtype,
+        param: c.param,
+        method: c.method,
+        batch: c.batch.clone(),
+        d: c.d,
+        num_samples: c.num_samples,
+        loc: c.loc.clone(),
+        matrix: c.matrix.clone(),
+    }
 }

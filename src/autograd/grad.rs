@@ -2,6 +2,7 @@
 
 use tch::{Kind, Tensor};
 
+use super::vmap::vmap;
 use crate::distributions::torch_size;
 use crate::error::{Error, Result};
 use crate::shim;
@@ -19,6 +20,9 @@ pub struct GradOptions<'a> {
     /// Return `None` for inputs the outputs do not depend on instead of failing;
     /// `None` means `materialize_grads`.
     pub allow_unused: Option<bool>,
+    /// Treat dimension 0 of every `grad_outputs` entry as a batch of vectors and compute all
+    /// the vector-Jacobian products in one vmapped backward pass, as PyTorch does.
+    pub is_grads_batched: bool,
     /// Return zeros instead of `None` for unused inputs.
     pub materialize_grads: bool,
 }
@@ -78,17 +82,49 @@ pub fn grad(
             )))
         }
     };
-    let made = make_grads(outputs, &given)?;
-    let grad_outputs: Vec<Option<&Tensor>> = made.iter().map(Option::as_ref).collect();
+    let made = make_grads(outputs, &given, opts.is_grads_batched)?;
     let retain_graph = opts.retain_graph.unwrap_or(opts.create_graph);
-    let result = shim::grad(
-        outputs,
-        &grad_outputs,
-        inputs,
-        Some(retain_graph),
-        opts.create_graph,
-        allow_unused,
-    )?;
+    let result = if opts.is_grads_batched {
+        // _vmap(vjp, 0, 0, allow_none_pass_through=True)(grad_outputs_)
+        let batched: Vec<&Tensor> = made
+            .iter()
+            .map(|g| {
+                g.as_ref().ok_or_else(|| {
+                    Error::Value(
+                        "vmap(vjp, in_dims=0, ...)(<inputs>): Got in_dim=0 for an input but the \
+                         input is of type <class 'NoneType'>. We cannot vmap over non-Tensor \
+                         arguments, please use None as the respective in_dim"
+                            .into(),
+                    )
+                })
+            })
+            .collect::<Result<_>>()?;
+        vmap(
+            |gos| {
+                let gos: Vec<Option<&Tensor>> = gos.iter().map(Some).collect();
+                shim::grad(
+                    outputs,
+                    &gos,
+                    inputs,
+                    Some(retain_graph),
+                    opts.create_graph,
+                    allow_unused,
+                )
+            },
+            &batched,
+            "vjp",
+        )?
+    } else {
+        let grad_outputs: Vec<Option<&Tensor>> = made.iter().map(Option::as_ref).collect();
+        shim::grad(
+            outputs,
+            &grad_outputs,
+            inputs,
+            Some(retain_graph),
+            opts.create_graph,
+            allow_unused,
+        )?
+    };
     if !opts.materialize_grads {
         return Ok(result);
     }
@@ -108,18 +144,46 @@ pub fn grad(
 
 /// `torch.autograd._make_grads`: checks given vectors against their outputs and makes the
 /// implicit `ones_like` for scalar outputs.
-fn make_grads(outputs: &[&Tensor], grads: &[Option<&Tensor>]) -> Result<Vec<Option<Tensor>>> {
+fn make_grads(
+    outputs: &[&Tensor],
+    grads: &[Option<&Tensor>],
+    is_grads_batched: bool,
+) -> Result<Vec<Option<Tensor>>> {
     outputs
         .iter()
         .zip(grads)
         .enumerate()
         .map(|(i, (out, grad))| match grad {
             Some(g) => {
-                if g.size() != out.size() {
+                let grad_shape = g.size();
+                if is_grads_batched {
+                    // `grad[0]` of a 0-dim tensor is Python's IndexError.
+                    if grad_shape.is_empty() {
+                        return Err(Error::Runtime(
+                            "invalid index of a 0-dim tensor. Use `tensor.item()` in Python or \
+                             `tensor.item<T>()` in C++ to convert a 0-dim tensor to a number"
+                                .into(),
+                        ));
+                    }
+                    if grad_shape[1..] != out.size()[..] {
+                        return Err(Error::Runtime(format!(
+                            "If `is_grads_batched=True`, we interpret the first dimension of each \
+                             grad_output as the batch dimension. The sizes of the remaining \
+                             dimensions are expected to match the shape of corresponding output, \
+                             but a mismatch was detected: grad_output[{i}] has a shape of {} and \
+                             output[{i}] has a shape of {}. If you only want some tensors in \
+                             `grad_output` to be considered batched, consider using vmap.",
+                            // PyTorch passes grad[0] to _calculate_shape, which drops one more
+                            // leading dimension: the message shows grad.shape[2:].
+                            torch_size(grad_shape.get(2..).unwrap_or(&[])),
+                            torch_size(&out.size())
+                        )));
+                    }
+                } else if grad_shape != out.size() {
                     return Err(Error::Runtime(format!(
                         "Mismatch in shape: grad_output[{i}] has a shape of {} and output[{i}] \
                          has a shape of {}.",
-                        torch_size(&g.size()),
+                        torch_size(&grad_shape),
                         torch_size(&out.size())
                     )));
                 }

@@ -3,5 +3,6 @@
 
 pub mod functional;
 mod grad;
+mod vmap;
 
 pub use grad::{grad, GradOptions};

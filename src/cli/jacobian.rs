@@ -59,10 +59,34 @@ enum Dtype {
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
 enum Method {
+    /// one torch.autograd.grad(..., retain_graph=True) per log-probability (the question)
+    Loop,
     /// torch.autograd.functional.jacobian (the accepted answer)
     Functional,
-    /// one torch.autograd.grad(..., retain_graph=True) per log-probability
-    Loop,
+    /// functional.jacobian(..., vectorize=True): one vmapped backward pass
+    Vectorized,
+    /// one autograd.grad with grad_outputs=eye(n) and is_grads_batched=True
+    Batched,
+    /// the same one-hot grad_outputs fed to autograd.grad row by row
+    BatchedLoop,
+    /// functional.jacobian(..., strategy="forward-mode", vectorize=True)
+    Forward,
+    /// closed form Σ⁻¹(x − μ): two BLAS-3 triangular solves over all samples
+    Analytic,
+}
+
+impl Method {
+    fn library(self) -> JacobianMethod {
+        match self {
+            Method::Loop => JacobianMethod::Loop,
+            Method::Functional => JacobianMethod::Functional,
+            Method::Vectorized => JacobianMethod::Vectorized,
+            Method::Batched => JacobianMethod::Batched,
+            Method::BatchedLoop => JacobianMethod::BatchedLoop,
+            Method::Forward => JacobianMethod::Forward,
+            Method::Analytic => JacobianMethod::Analytic,
+        }
+    }
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -90,10 +114,7 @@ pub fn run(args: &Args) -> Result<String> {
         Dtype::F64 => Kind::Double,
     };
     let (loc, param) = parameters(args, kind)?;
-    let method = match args.method {
-        Method::Functional => JacobianMethod::Functional,
-        Method::Loop => JacobianMethod::Loop,
-    };
+    let method = args.method.library();
     tch::manual_seed(args.seed as i64);
     let run = mvn_log_prob_jacobian(&loc, &param, args.num_samples, method)?;
     Ok(match args.format {

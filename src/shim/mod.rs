@@ -24,6 +24,11 @@ extern "C" {
         allow_unused: c_int,
         results: *mut *mut C_tensor,
     ) -> *mut c_char;
+    fn tchdist_grad_fn_name(t: *mut C_tensor, name: *mut *mut c_char) -> *mut c_char;
+    fn tchdist_enter_dual_level(level: *mut u64) -> *mut c_char;
+    fn tchdist_exit_dual_level(level: u64) -> *mut c_char;
+    fn tchdist_vmapmode_increment_nesting(level: *mut i64) -> *mut c_char;
+    fn tchdist_vmapmode_decrement_nesting(level: *mut i64) -> *mut c_char;
 }
 
 /// Turns the shim's error slot into a `Result`, freeing the message.
@@ -103,4 +108,85 @@ pub(crate) fn grad(
             (!p.is_null()).then(|| unsafe { Tensor::from_ptr(p) })
         })
         .collect())
+}
+
+/// The name of `t.grad_fn` as Python's `type(t.grad_fn).__name__` shows it, or `None` for a
+/// tensor without one.
+pub(crate) fn grad_fn_name(t: &Tensor) -> Result<Option<String>> {
+    let mut name: *mut c_char = std::ptr::null_mut();
+    // SAFETY: `t` is a live tensor borrowed for the call; `name` is a valid out-pointer.
+    check(unsafe { tchdist_grad_fn_name(ptr(t), &mut name) })?;
+    if name.is_null() {
+        return Ok(None);
+    }
+    // SAFETY: a non-null `name` is a NUL-terminated string from `dup_message`, copied here and
+    // then freed exactly once with the shim's allocator.
+    let text = unsafe { CStr::from_ptr(name) }
+        .to_string_lossy()
+        .into_owned();
+    // SAFETY: as above; `name` is not used after this call.
+    unsafe { tchdist_free_error(name) };
+    Ok(Some(text))
+}
+
+/// A forward-AD dual level, exited when dropped: `torch.autograd.forward_ad.dual_level()`.
+#[derive(Debug)]
+pub(crate) struct DualLevel {
+    level: u64,
+}
+
+impl DualLevel {
+    /// `torch::autograd::forward_ad::enter_dual_level()`.
+    pub(crate) fn enter() -> Result<Self> {
+        let mut level = 0u64;
+        // SAFETY: `level` is a valid out-pointer for the duration of the call.
+        check(unsafe { tchdist_enter_dual_level(&mut level) })?;
+        Ok(DualLevel { level })
+    }
+
+    /// The level index that `_make_dual`/`_unpack_dual` take.
+    pub(crate) fn level(&self) -> i64 {
+        self.level as i64
+    }
+}
+
+impl Drop for DualLevel {
+    fn drop(&mut self) {
+        // SAFETY: the level was entered by `enter`; guards drop innermost first, which is
+        // the order libtorch requires.
+        let err = unsafe { tchdist_exit_dual_level(self.level) };
+        // Drop cannot return an error; exiting a level we entered does not fail.
+        let _ = check(err);
+    }
+}
+
+/// One nesting of the legacy vmap mode (`torch._C._vmapmode_increment_nesting`), left when
+/// dropped, on every exit path.
+#[derive(Debug)]
+pub(crate) struct VmapLevel {
+    level: i64,
+}
+
+impl VmapLevel {
+    /// Enters a new vmap level.
+    pub(crate) fn enter() -> Result<Self> {
+        let mut level = 0i64;
+        // SAFETY: `level` is a valid out-pointer for the duration of the call.
+        check(unsafe { tchdist_vmapmode_increment_nesting(&mut level) })?;
+        Ok(VmapLevel { level })
+    }
+
+    /// The level that `_add_batch_dim`/`_remove_batch_dim` take.
+    pub(crate) fn level(&self) -> i64 {
+        self.level
+    }
+}
+
+impl Drop for VmapLevel {
+    fn drop(&mut self) {
+        let mut level = 0i64;
+        // SAFETY: balanced with the increment in `enter`; `level` is a valid out-pointer.
+        let err = unsafe { tchdist_vmapmode_decrement_nesting(&mut level) };
+        let _ = check(err);
+    }
 }

@@ -4,9 +4,11 @@
 #include "shim.h"
 #include "protect.h"
 
+#include <ATen/LegacyVmapMode.h>
 #include <torch/csrc/autograd/autograd.h>
 #include <torch/torch.h>
 
+#include <string>
 #include <vector>
 
 namespace {
@@ -49,6 +51,27 @@ char *tchdist_enter_dual_level(uint64_t *level) {
 
 char *tchdist_exit_dual_level(uint64_t level) {
   return tchdist::protect([&] { torch::autograd::forward_ad::exit_dual_level(level); });
+}
+
+char *tchdist_grad_fn_name(const tensor t, char **name) {
+  return tchdist::protect([&] {
+    *name = nullptr;
+    const auto &fn = t->grad_fn();
+    if (fn) {
+      std::string full = fn->name();
+      auto pos = full.rfind("::");
+      std::string shortname = pos == std::string::npos ? full : full.substr(pos + 2);
+      *name = tchdist::dup_message(shortname.c_str());
+    }
+  });
+}
+
+char *tchdist_vmapmode_increment_nesting(int64_t *level) {
+  return tchdist::protect([&] { *level = at::impl::VmapMode::increment_nesting(); });
+}
+
+char *tchdist_vmapmode_decrement_nesting(int64_t *level) {
+  return tchdist::protect([&] { *level = at::impl::VmapMode::decrement_nesting(); });
 }
 
 } // extern "C"

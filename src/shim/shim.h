@@ -26,6 +26,15 @@ char *tchdist_grad(const tensor *outputs, int n_outputs, const tensor *grad_outp
 char *tchdist_enter_dual_level(uint64_t *level);
 char *tchdist_exit_dual_level(uint64_t level);
 
+// The name of the tensor's grad_fn without its C++ namespace (Python's
+// `type(t.grad_fn).__name__`), or *name = NULL for a leaf. Free *name with tchdist_free_error.
+char *tchdist_grad_fn_name(const tensor t, char **name);
+
+// The legacy vmap mode behind torch._vmap_internals._vmap (is_grads_batched, vectorize=True):
+// at::impl::VmapMode::increment_nesting / decrement_nesting; `level` receives the new level.
+char *tchdist_vmapmode_increment_nesting(int64_t *level);
+char *tchdist_vmapmode_decrement_nesting(int64_t *level);
+
 #ifdef __cplusplus
 }
 #endif

@@ -229,3 +229,40 @@ pub fn json_shape(v: &serde_json::Value) -> Vec<i64> {
         .map(|x| x.as_i64().expect("a dimension"))
         .collect()
 }
+
+/// torch.testing.assert_close's check: |a - e| <= atol + rtol * |e| elementwise, same shape;
+/// the message gives the worst element.
+pub fn assert_close(actual: &Tensor, expected: &Tensor, rtol: f64, atol: f64, what: &str) {
+    assert_eq!(actual.size(), expected.size(), "{what}: shapes differ");
+    let a = Vec::<f64>::try_from(
+        actual
+            .detach()
+            .to_kind(Kind::Double)
+            .contiguous()
+            .reshape([-1]),
+    )
+    .expect("float");
+    let e = Vec::<f64>::try_from(
+        expected
+            .detach()
+            .to_kind(Kind::Double)
+            .contiguous()
+            .reshape([-1]),
+    )
+    .expect("float");
+    let worst = a
+        .iter()
+        .zip(&e)
+        .enumerate()
+        .map(|(i, (x, y))| (i, (x - y).abs() - (atol + rtol * y.abs()), *x, *y))
+        .fold(None, |acc: Option<(usize, f64, f64, f64)>, cur| match acc {
+            Some(best) if best.1 >= cur.1 => Some(best),
+            _ => Some(cur),
+        });
+    if let Some((i, excess, x, y)) = worst {
+        assert!(
+            excess <= 0.0,
+            "{what}: element {i}: {x:e} vs {y:e} exceeds atol {atol:e} + rtol {rtol:e}"
+        );
+    }
+}

@@ -26,17 +26,21 @@ import torch
 SPECIALS = [float("nan"), float("inf"), float("-inf"), -0.0, 0.0]
 
 
+def big_shape(rng, rank, max_numel):
+    """A shape of the given rank with 1000 < numel <= max_numel."""
+    if rank == 1:
+        return [int(rng.randint(1001, 4000))]
+    maxd = {2: 150, 3: 30, 4: 13}[rank]
+    for _ in range(1000):
+        shape = [int(rng.randint(1, maxd + 1)) for _ in range(rank)]
+        if 1000 < int(np.prod(shape)) <= max_numel:
+            return shape
+    return [11] + [10] * (rank - 1)
+
+
 def gen_shape(rng, mode):
     if mode == "summarize":
-        rank = int(rng.randint(1, 5))
-        while True:
-            if rank == 1:
-                shape = [int(rng.randint(1001, 4000))]
-            else:
-                shape = [int(rng.randint(1, 40)) for _ in range(rank)]
-            n = int(np.prod(shape))
-            if 1000 < n <= 20000:
-                return shape
+        return big_shape(rng, int(rng.randint(1, 5)), 20000)
     rank = int(rng.randint(0, 5))
     if rank == 0:
         return []
@@ -48,17 +52,13 @@ def gen_shape(rng, mode):
         return shape
     if r < 0.25:
         # large enough to be summarized
-        while True:
-            if rank == 1:
-                shape = [int(rng.randint(1001, 3000))]
-            else:
-                shape = [int(rng.randint(1, 30)) for _ in range(rank)]
-            n = int(np.prod(shape))
-            if 1000 < n <= 12000:
-                return shape
+        return big_shape(rng, rank, 12000)
     if r < 0.30:
         # right at the threshold
         return {1: [1000], 2: [10, 100], 3: [10, 10, 10], 4: [2, 5, 10, 10]}[rank]
+    if r < 0.40:
+        # one short line: the dtype suffix lands right around linewidth
+        return [int(rng.randint(1, 16))]
     maxd = {1: 60, 2: 14, 3: 7, 4: 5}[rank]
     return [int(rng.randint(1, maxd + 1)) for _ in range(rank)]
 
@@ -125,7 +125,7 @@ def gen_opts(rng):
         "precision": int(rng.randint(0, 9)),
         "threshold": int(rng.choice([0, 5, 20, 100, 1000, 100000])),
         "edgeitems": int(rng.randint(0, 5)),
-        "linewidth": int(rng.choice([10, 40, 80, 120, 200])),
+        "linewidth": int(rng.randint(10, 201)),
         "sci_mode": [None, True, False][int(rng.randint(0, 3))],
     }
 

@@ -21,6 +21,45 @@ def bits(t):
     return {"shape": list(t.shape), "bits": t.reshape(-1).numpy().view(np.uint64).tolist()}
 
 
+def one_hot(log_prob):
+    n = log_prob.numel()
+    return torch.eye(n, dtype=log_prob.dtype).reshape((n,) + tuple(log_prob.shape))
+
+
+def score_to_jacobian(score, batch_shape, loc_shape):
+    """Mirror of tchdist's question::score_to_jacobian (block layout for a batched loc)."""
+    loc_batch = tuple(loc_shape[:-1])
+    if not loc_batch:
+        return score
+    indicator = torch.ones(tuple(batch_shape) + loc_batch, dtype=score.dtype)
+    offset = len(batch_shape) - len(loc_batch)
+    for k, size in enumerate(loc_batch):
+        if size == 1:
+            continue
+        eye_shape = [1] * indicator.dim()
+        eye_shape[offset + k] = size
+        eye_shape[len(batch_shape) + k] = size
+        indicator = indicator * torch.eye(size, dtype=score.dtype).reshape(eye_shape)
+    score_shape = tuple(score.shape[:-1]) + (1,) * len(loc_batch) + (score.shape[-1],)
+    return score.reshape(score_shape) * indicator.unsqueeze(-1)
+
+
+def closed_form_score(dist, value):
+    """Sigma^-1 (x - loc) with two triangular solves over all samples at once."""
+    diff = value - dist.loc
+    shape = diff.shape
+    bd = len(dist.batch_shape)
+    sd = len(shape) - bd - 1
+    n = 1
+    for s in shape[:sd]:
+        n *= s
+    rhs = diff.reshape((n,) + tuple(shape[sd:])).permute(*range(1, bd + 2), 0)
+    L = dist._unbroadcasted_scale_tril
+    z = torch.linalg.solve_triangular(L, rhs, upper=False)
+    w = torch.linalg.solve_triangular(L.mT, z, upper=True)
+    return w.permute(bd + 1, *range(0, bd + 1)).reshape(shape)
+
+
 def run(case):
     dtype = DTYPES[case["dtype"]]
     kw = PARAMS[case["param"]]
@@ -28,7 +67,8 @@ def run(case):
     mu = torch.tensor(case["loc"], dtype=dtype, requires_grad=True)
     matrix = torch.tensor(case["matrix"], dtype=dtype)
     n = case["num_samples"]
-    if case["method"] == "functional":  # question_answer.py
+    method = case["method"]
+    if method in ("functional", "vectorized"):  # question_answer.py (+ vectorize=True)
         seen = {}
 
         def f(mu):
@@ -38,16 +78,39 @@ def run(case):
             seen["samples"], seen["log_prob"] = samples, logprobs
             return logprobs
 
-        jac = torch.autograd.functional.jacobian(f, mu)
+        jac = torch.autograd.functional.jacobian(f, mu, vectorize=method == "vectorized")
         samples, log_prob = seen["samples"], seen["log_prob"]
-    elif case["method"] == "loop":  # question_loop.py
+    else:
         dist = MultivariateNormal(mu, **{kw: matrix})
         samples = dist.sample((n,))
         log_prob = dist.log_prob(samples)
-        grads = [torch.autograd.grad(lp, mu, retain_graph=True) for lp in log_prob]
-        jac = torch.stack([g[0] for g in grads])
-    else:
-        raise ValueError(case["method"])
+        if method == "loop":  # question_loop.py
+            grads = [torch.autograd.grad(lp, mu, retain_graph=True) for lp in log_prob]
+            jac = torch.stack([g[0] for g in grads])
+        elif method == "batched":  # question_batched.py
+            (flat,) = torch.autograd.grad(
+                log_prob, mu, grad_outputs=one_hot(log_prob), is_grads_batched=True
+            )
+            jac = flat.reshape(tuple(log_prob.shape) + tuple(mu.shape))
+        elif method == "batched-loop":
+            rows = [
+                torch.autograd.grad(log_prob, mu, grad_outputs=row, retain_graph=True)[0]
+                for row in one_hot(log_prob)
+            ]
+            jac = torch.stack(rows).reshape(tuple(log_prob.shape) + tuple(mu.shape))
+        elif method == "forward":
+            jac = torch.autograd.functional.jacobian(
+                lambda m: MultivariateNormal(m, **{kw: matrix}).log_prob(samples),
+                mu.detach(),
+                strategy="forward-mode",
+                vectorize=True,
+            )
+        elif method == "analytic":
+            with torch.no_grad():
+                score = closed_form_score(dist, samples)
+            jac = score_to_jacobian(score, dist.batch_shape, mu.shape)
+        else:
+            raise ValueError(method)
     return {
         "samples": bits(samples),
         "log_prob": bits(log_prob),

@@ -15,6 +15,12 @@ fn main() {
         }
     };
     println!("cargo:rustc-link-arg=-Wl,-rpath,{}", lib_dir.display());
+    // Where `device::load_cuda` finds libtorch_cuda at run time.
+    println!("cargo:rustc-env=TCHDIST_LIBTORCH_LIB={}", lib_dir.display());
+    println!(
+        "cargo:rustc-env=TCHDIST_TCH_VERSION={}",
+        locked_version("tch")
+    );
     // libtorch's layout: <root>/lib and <root>/include (true for the PyPI wheel and the zip).
     let root = lib_dir
         .parent()
@@ -45,4 +51,17 @@ fn shim_sources() -> Vec<PathBuf> {
         .unwrap_or_default();
     files.sort();
     files
+}
+
+/// The version of `package` that Cargo.lock pins (for `tchdist --version`).
+fn locked_version(package: &str) -> String {
+    println!("cargo:rerun-if-changed=Cargo.lock");
+    let lock = std::fs::read_to_string("Cargo.lock").unwrap_or_default();
+    let needle = format!("name = \"{package}\"\nversion = \"");
+    lock.find(&needle)
+        .and_then(|at| {
+            let rest = &lock[at + needle.len()..];
+            rest.find('"').map(|end| rest[..end].to_string())
+        })
+        .unwrap_or_else(|| "unknown".to_string())
 }

@@ -544,6 +544,71 @@ pub fn json(tensor: &Tensor) -> Result<String> {
     Ok(out)
 }
 
+/// The tensor in NumPy's `.npy` format (version 1.0, little-endian, C order), as
+/// `numpy.save` writes it.
+///
+/// ```
+/// # fn main() -> tchdist::Result<()> {
+/// let bytes = tchdist::format::npy(&tch::Tensor::from_slice(&[1.0f32, 2.0]))?;
+/// assert_eq!(&bytes[..6], b"\x93NUMPY");
+/// assert_eq!(bytes.len() % 64, 8); // 64-byte aligned header, then 2 x 4 bytes of data
+/// # Ok(())
+/// # }
+/// ```
+///
+/// # Errors
+/// Non-floating tensors are not supported.
+pub fn npy(tensor: &Tensor) -> Result<Vec<u8>> {
+    let flat = tch::no_grad(|| {
+        tensor
+            .f_detach()?
+            .f_to_device(tch::Device::Cpu)?
+            .f_contiguous()?
+            .f_reshape([-1])
+    })?;
+    let (descr, data): (&str, Vec<u8>) = match tensor.kind() {
+        Kind::Float => (
+            "<f4",
+            Vec::<f32>::try_from(&flat)?
+                .iter()
+                .flat_map(|v| v.to_le_bytes())
+                .collect(),
+        ),
+        Kind::Double => (
+            "<f8",
+            Vec::<f64>::try_from(&flat)?
+                .iter()
+                .flat_map(|v| v.to_le_bytes())
+                .collect(),
+        ),
+        other => {
+            return Err(Error::Value(format!(
+                "npy output is implemented for float32 and float64 tensors, not {}",
+                dtype_name(other)
+            )))
+        }
+    };
+    let shape = tensor.size();
+    let dims: Vec<String> = shape.iter().map(i64::to_string).collect();
+    let shape_text = match dims.len() {
+        1 => format!("({},)", dims[0]),
+        _ => format!("({})", dims.join(", ")),
+    };
+    let mut header =
+        format!("{{'descr': '{descr}', 'fortran_order': False, 'shape': {shape_text}, }}");
+    // Magic (6) + version (2) + length (2) + header + '\n' is a multiple of 64.
+    let unpadded = 10 + header.len() + 1;
+    header.push_str(&" ".repeat((64 - unpadded % 64) % 64));
+    header.push('\n');
+    let mut out = b"\x93NUMPY\x01\x00".to_vec();
+    let len =
+        u16::try_from(header.len()).map_err(|_| Error::Value("npy header too long".into()))?;
+    out.extend_from_slice(&len.to_le_bytes());
+    out.extend_from_slice(header.as_bytes());
+    out.extend_from_slice(&data);
+    Ok(out)
+}
+
 fn json_number<T: PartialOrd + Default>(v: T, nan: bool, inf: bool, shortest: String) -> String {
     if nan {
         "NaN".into()

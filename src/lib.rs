@@ -29,11 +29,13 @@
 #![deny(missing_docs)]
 
 pub mod autograd;
+pub mod device;
 pub mod distributions;
 mod error;
 pub mod format;
 pub mod question;
 mod shim;
+pub mod testing;
 
 pub use error::{Error, Result};
 pub use tch;

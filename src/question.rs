@@ -287,3 +287,35 @@ fn score_to_jacobian(score: &Tensor, batch_shape: &[i64], loc_shape: &[i64]) -> 
         .f_reshape(&score_shape)?
         .f_mul(&indicator.f_unsqueeze(-1)?)?)
 }
+
+/// A rough upper bound, in bytes, of the memory a run of `method` needs for `num_samples`
+/// samples of a `d`-dimensional MVN with `batch` batch elements (`loc` of `loc_numel`
+/// elements), with `elem` bytes per float: outputs, the retained graph, and the largest
+/// temporaries (the n² one-hot basis of the batched methods, the d-wide tangent batch of
+/// forward mode), times 4 for intermediates. Used to refuse sizes that cannot fit before
+/// allocating anything.
+///
+/// ```
+/// use tchdist::question::{estimated_bytes, JacobianMethod};
+/// let small = estimated_bytes(JacobianMethod::Analytic, 10, 1, 2, 2, 4);
+/// let big = estimated_bytes(JacobianMethod::Batched, 100_000, 1, 2, 2, 4);
+/// assert!(small < 10_000 && big > 100_000_000_000);
+/// ```
+pub fn estimated_bytes(
+    method: JacobianMethod,
+    num_samples: u64,
+    batch: u64,
+    d: u64,
+    loc_numel: u64,
+    elem: u64,
+) -> u128 {
+    let n = u128::from(num_samples) * u128::from(batch.max(1));
+    let (d, loc) = (u128::from(d), u128::from(loc_numel));
+    let base = n * d * 4 + n * loc + d * d * u128::from(batch.max(1));
+    let extra = match method {
+        JacobianMethod::Vectorized | JacobianMethod::Batched => n * n * (d + loc + 1),
+        JacobianMethod::Forward => loc * n * (d + 1),
+        _ => 0,
+    };
+    (base + extra) * 4 * u128::from(elem)
+}

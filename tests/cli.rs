@@ -122,13 +122,14 @@ fn text_and_json_output_match_python_on_random_cases() {
             method.into(),
         ]);
     }
-    let python: Vec<Value> = serde_json::from_str(&run_python_stdin(
+    let reply: Value = serde_json::from_str(&run_python_stdin(
         "tests/pyref/mvn_jacobian.py",
         &[],
         &Value::Array(cases).to_string(),
     ))
     .expect("JSON");
-    for (args, expected) in argv.iter().zip(&python) {
+    let python = reply["results"].as_array().expect("results");
+    for (args, expected) in argv.iter().zip(python) {
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
         let text = tchdist(&args);
         assert_eq!(
@@ -184,7 +185,15 @@ fn bad_input_gets_one_stderr_line_and_exit_code_2() {
         (&["jacobian", "--seed", "-1"], "unexpected argument"),
         (&["jacobian", "-n", "0"], "--num-samples must be at least 1"),
         (&["jacobian", "-n", "-5"], "unexpected argument"),
-        (&["jacobian", "-n", "99999999999"], "too large"),
+        (&["jacobian", "-n", "99999999999"], "would need about"),
+        (&["jacobian", "--method", "batched", "-n", "1000000"], "would need about"),
+        (&["jacobian", "--device", "tpu"], "unknown device 'tpu'"),
+        (&["jacobian", "--threads", "0"], "invalid value '0'"),
+        (&["jacobian", "--format", "npy", "--output", "/nonexistent-dir/x.npy"], "--output /nonexistent-dir/x.npy"),
+        (&["check", "--python", "/nonexistent/python"], "run scripts/setup, or pass --python PATH"),
+        (&["sample", "--loc", "[[1, 2], [3]]"], "ragged"),
+        (&["log-prob", "--value", "[1, 2, 3]"], "The right-most size of value must match event_shape: torch.Size([3]) vs torch.Size([2])."),
+        (&["log-prob", "--value", "[[1, 2], [3, 4], [5, 6]]", "--loc", "[[0, 0], [1, 1]]"], "Value is not broadcastable with batch_shape+event_shape"),
         (&["jacobian", "--dtype", "f16"], "invalid value 'f16'"),
         (&["jacobian", "--method", "magic"], "invalid value 'magic'"),
         (&["jacobian", "--format", "xml"], "invalid value 'xml'"),
@@ -268,5 +277,217 @@ fn broken_pipe_exits_quietly() {
         out.stderr.is_empty(),
         "{}",
         String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn check(args: &[&str]) -> Output {
+    let mut full = vec!["check"];
+    full.extend_from_slice(args);
+    tchdist(&full)
+}
+
+#[test]
+fn check_agrees_with_python_on_the_default_case() {
+    let out = check(&[]);
+    let text = stdout(&out);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for name in ["samples", "log_prob", "jacobian"] {
+        let row = text
+            .lines()
+            .find(|l| l.starts_with(name))
+            .expect("a row per tensor");
+        assert!(row.contains(" yes "), "{row}");
+    }
+    assert!(text.contains("result    agree"));
+}
+
+#[test]
+fn check_agrees_with_python_on_20_random_cases() {
+    let mut rng = Rng::new(31337);
+    let methods = [
+        "loop",
+        "functional",
+        "vectorized",
+        "batched",
+        "batched-loop",
+        "forward",
+        "analytic",
+    ];
+    let cases: Vec<Vec<String>> = (0..20)
+        .map(|i| {
+            let d = rng.int(1, 4) as usize;
+            let loc: Vec<f64> = (0..d).map(|_| rng.real(-2.0, 2.0)).collect();
+            let cov = random_spd(&mut rng, d);
+            vec![
+                "--loc".into(),
+                json_nested(&loc, &[d]),
+                "--covariance".into(),
+                json_nested(&cov, &[d, d]),
+                "-n".into(),
+                rng.pick(&[1i64, 5, 16, 17, 33]).to_string(),
+                "--seed".into(),
+                rng.int(0, 9999).to_string(),
+                "--dtype".into(),
+                if i % 2 == 0 { "f32" } else { "f64" }.into(),
+                "--method".into(),
+                methods[i % methods.len()].into(),
+            ]
+        })
+        .collect();
+    // Two at a time: each run starts a Python that imports torch.
+    for pair in cases.chunks(2) {
+        let handles: Vec<_> = pair
+            .iter()
+            .map(|args| {
+                let args = args.clone();
+                std::thread::spawn(move || {
+                    let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+                    (args.join(" "), check(&refs))
+                })
+            })
+            .collect();
+        for h in handles {
+            let (args, out) = h.join().expect("check thread");
+            assert_eq!(
+                out.status.code(),
+                Some(0),
+                "check {args}: {}{}",
+                stdout(&out),
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+    }
+}
+
+#[test]
+fn check_reports_a_real_mismatch_with_exit_code_1() {
+    let out = check(&["--python-seed", "1"]);
+    let text = stdout(&out);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(text.contains("result    DIFFER"), "{text}");
+    let samples = text
+        .lines()
+        .find(|l| l.starts_with("samples"))
+        .expect("samples row");
+    assert!(samples.contains(" no "), "{samples}");
+}
+
+#[test]
+fn output_file_receives_npy_and_stdout_stays_empty() {
+    let dir = std::env::temp_dir().join(format!("tchdist-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let path = dir.join("jac.npy");
+    let out = tchdist(&[
+        "jacobian",
+        "--format",
+        "npy",
+        "--output",
+        path.to_str().expect("utf-8 path"),
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.stdout.is_empty());
+    let bytes = std::fs::read(&path).expect("npy written");
+    let header_len = u16::from_le_bytes([bytes[8], bytes[9]]) as usize;
+    let header = std::str::from_utf8(&bytes[10..10 + header_len]).expect("ascii header");
+    assert!(
+        header.starts_with("{'descr': '<f4', 'fortran_order': False, 'shape': (10, 2), }"),
+        "{header}"
+    );
+    assert_eq!((10 + header_len) % 64, 0);
+    let first = f32::from_le_bytes(
+        bytes[10 + header_len..14 + header_len]
+            .try_into()
+            .expect("4 bytes"),
+    );
+    assert_eq!(first, -1.125_839_8);
+    assert_eq!(
+        std::fs::read_dir(&dir).expect("dir").count(),
+        1,
+        "no temporary file left behind"
+    );
+    std::fs::remove_dir_all(&dir).expect("cleanup");
+}
+
+#[test]
+fn npy_output_loads_in_numpy_with_the_same_values() {
+    let dir = std::env::temp_dir().join(format!("tchdist-npy-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let path = dir.join("x.npy");
+    let p = path.to_str().expect("utf-8 path");
+    let out = tchdist(&[
+        "jacobian", "--dtype", "f64", "-n", "7", "--format", "npy", "-o", p,
+    ]);
+    assert_eq!(out.status.code(), Some(0));
+    let json = stdout(&tchdist(&[
+        "jacobian", "--dtype", "f64", "-n", "7", "--format", "json",
+    ]));
+    let loaded = run_python(
+        "-c",
+        &[&format!(
+            "import numpy, json; print(json.dumps(numpy.load({p:?}).tolist()))"
+        )],
+    );
+    let parsed: Value = serde_json::from_str(&json).expect("json");
+    let from_numpy: Value = serde_json::from_str(loaded.trim()).expect("numpy json");
+    assert_eq!(parsed["jacobian"], from_numpy);
+    std::fs::remove_dir_all(&dir).expect("cleanup");
+}
+
+#[test]
+fn quiet_prints_nothing_but_keeps_the_exit_code() {
+    let out = tchdist(&["jacobian", "--quiet"]);
+    assert_eq!(out.status.code(), Some(0));
+    assert!(out.stdout.is_empty() && out.stderr.is_empty());
+}
+
+#[test]
+fn version_names_tch_and_libtorch() {
+    let out = stdout(&tchdist(&["--version"]));
+    assert!(out.starts_with("tchdist 0.1.0 (tch 0.26."), "{out}");
+    assert!(out.contains("libtorch 2.13.0"), "{out}");
+}
+
+#[test]
+fn sample_and_log_prob_match_python() {
+    let samples = stdout(&tchdist(&[
+        "sample", "-n", "4", "--seed", "5", "--dtype", "f64",
+    ]));
+    let log_prob = stdout(&tchdist(&[
+        "log-prob", "-n", "4", "--seed", "5", "--dtype", "f64",
+    ]));
+    let script = "import torch\nfrom torch.distributions import MultivariateNormal as M\n\
+        torch.manual_seed(5)\nd = M(torch.ones(2, dtype=torch.float64), torch.eye(2, dtype=torch.float64))\n\
+        x = d.sample((4,))\nprint(x)\nprint(d.log_prob(x))";
+    let python = run_python("-c", &[script]);
+    assert_eq!(format!("{samples}{log_prob}"), python);
+}
+
+#[test]
+fn cuda_runs_where_a_gpu_is_and_is_one_clear_error_where_none_is() {
+    let out = tchdist(&["jacobian", "--device", "cuda"]);
+    if tchdist::device::device("cuda").is_ok() {
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(stdout(&out).lines().count(), 10);
+        return;
+    }
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        "error: CUDA device requested but no CUDA GPU is available (torch.cuda.is_available() is False)\n"
     );
 }

@@ -141,10 +141,11 @@ fn run_rust(case: &Case) -> tchdist::Result<tchdist::question::MvnJacobian> {
 fn compare_with_python(cases: &[Case]) {
     let input = Value::Array(cases.iter().map(Case::to_json).collect()).to_string();
     let output = run_python_stdin("tests/pyref/mvn_jacobian.py", &[], &input);
-    let results: Vec<Value> = serde_json::from_str(&output).expect("Python printed JSON");
+    let reply: Value = serde_json::from_str(&output).expect("Python printed JSON");
+    let results = reply["results"].as_array().expect("a list of results");
     assert_eq!(results.len(), cases.len());
     let mut failures = Vec::new();
-    for (case, expected) in cases.iter().zip(&results) {
+    for (case, expected) in cases.iter().zip(results) {
         let run = match run_rust(case) {
             Ok(run) => run,
             Err(e) => {

@@ -39,6 +39,43 @@ impl Array {
         Ok(Array { values, shape })
     }
 
+    /// `torch.ones(d)` as an array.
+    pub fn ones(shape: &[i64]) -> Array {
+        let n = shape.iter().product::<i64>().max(0) as usize;
+        Array {
+            values: vec![1.0; n],
+            shape: shape.to_vec(),
+        }
+    }
+
+    /// `torch.eye(d)` as an array.
+    pub fn eye(d: i64) -> Array {
+        let n = d.max(0) as usize;
+        let values = (0..n * n)
+            .map(|i| if i / n == i % n { 1.0 } else { 0.0 })
+            .collect();
+        Array {
+            values,
+            shape: vec![d, d],
+        }
+    }
+
+    /// Nested JSON lists, values printed to round-trip.
+    pub fn to_json(&self) -> serde_json::Value {
+        fn nest(values: &[f64], shape: &[i64]) -> serde_json::Value {
+            match shape.split_first() {
+                None => serde_json::json!(values.first().copied().unwrap_or(0.0)),
+                Some((&len, rest)) => {
+                    let stride = rest.iter().product::<i64>().max(0) as usize;
+                    (0..len.max(0) as usize)
+                        .map(|i| nest(&values[i * stride..(i + 1) * stride], rest))
+                        .collect()
+                }
+            }
+        }
+        nest(&self.values, &self.shape)
+    }
+
     /// The tensor `torch.tensor(values, dtype=kind)` would make (f64 parsed, then rounded to
     /// the dtype as Python does).
     pub fn to_tensor(&self, kind: Kind) -> Result<Tensor> {

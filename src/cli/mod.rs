@@ -1,8 +1,12 @@
 //! Command-line front end. Each subcommand parses its flags into library types, calls the
 //! library, and prints through `tchdist::format`; no numerics happen here.
 
+mod case;
+mod check;
 mod input;
 mod jacobian;
+mod output;
+mod sample;
 
 use std::io::{self, Write};
 use std::process::ExitCode;
@@ -11,13 +15,15 @@ use clap::{Parser, Subcommand};
 
 /// Exit code for bad input and every other error: one line on stderr, nothing on stdout.
 const EXIT_ERROR: u8 = 2;
+/// Exit code of `check` when tchdist and Python disagree.
+const EXIT_DIFFER: u8 = 1;
 
 #[derive(Debug, Parser)]
 #[command(
     name = "tchdist",
-    version,
+    version = version(),
     about = "torch.distributions and torch.autograd.functional on libtorch, bit for bit with PyTorch 2.13.0",
-    long_about = None,
+    after_help = "Examples:\n  tchdist jacobian                 the accepted answer, printed as Python prints it\n  tchdist jacobian --method analytic -n 100000 --format npy -o jac.npy\n  tchdist check --method batched   compare with live PyTorch\n  tchdist sample -n 5 --dtype f64"
 )]
 struct Cli {
     #[command(subcommand)]
@@ -26,8 +32,20 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Jacobian of MultivariateNormal log-probabilities with respect to the mean.
+    /// Jacobian of MultivariateNormal log-probabilities with respect to the mean
     Jacobian(jacobian::Args),
+    /// Run a case in tchdist and in PyTorch (Python) and compare the bits
+    Check(check::Args),
+    /// Draw samples from MultivariateNormal
+    Sample(sample::SampleArgs),
+    /// MultivariateNormal log-probabilities of drawn samples or given points
+    LogProb(sample::LogProbArgs),
+}
+
+/// `tchdist X.Y.Z (tch A.B.C, libtorch 2.13.0)`.
+fn version() -> String {
+    let v = tchdist::device::versions();
+    format!("{} (tch {}, libtorch {})", v.tchdist, v.tch, v.libtorch)
 }
 
 /// Parses the command line, runs the subcommand, and maps every failure to one stderr line.
@@ -36,11 +54,15 @@ pub fn main() -> ExitCode {
         Ok(cli) => cli,
         Err(err) => return clap_exit(&err),
     };
-    let result = match cli.command {
-        Command::Jacobian(args) => jacobian::run(&args),
+    let result = match &cli.command {
+        Command::Jacobian(args) => jacobian::run(args).map(|out| (out, true)),
+        Command::Check(args) => check::run(args),
+        Command::Sample(args) => sample::run_sample(args).map(|out| (out, true)),
+        Command::LogProb(args) => sample::run_log_prob(args).map(|out| (out, true)),
     };
-    match result.and_then(|out| write_stdout(&out)) {
-        Ok(()) => ExitCode::SUCCESS,
+    match result.and_then(|(out, ok)| write_stdout(&out).map(|()| ok)) {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::from(EXIT_DIFFER),
         Err(err) => {
             if is_broken_pipe(&err) {
                 return ExitCode::SUCCESS;
@@ -56,7 +78,7 @@ fn clap_exit(err: &clap::Error) -> ExitCode {
     use clap::error::ErrorKind;
     match err.kind() {
         ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => {
-            let _ = write_stdout(&err.render().to_string());
+            let _ = write_stdout(err.render().to_string().as_bytes());
             ExitCode::SUCCESS
         }
         ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
@@ -77,9 +99,12 @@ fn clap_exit(err: &clap::Error) -> ExitCode {
 }
 
 /// The whole output is built before anything is written, so a failure leaves stdout empty.
-fn write_stdout(text: &str) -> anyhow::Result<()> {
+fn write_stdout(bytes: &[u8]) -> anyhow::Result<()> {
+    if bytes.is_empty() {
+        return Ok(());
+    }
     let mut out = io::stdout().lock();
-    out.write_all(text.as_bytes())?;
+    out.write_all(bytes)?;
     out.flush()?;
     Ok(())
 }

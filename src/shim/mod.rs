@@ -25,6 +25,8 @@ extern "C" {
         results: *mut *mut C_tensor,
     ) -> *mut c_char;
     fn tchdist_grad_fn_name(t: *mut C_tensor, name: *mut *mut c_char) -> *mut c_char;
+    fn tchdist_torch_version() -> *const c_char;
+    fn tchdist_load_library(path: *const c_char) -> *mut c_char;
     fn tchdist_enter_dual_level(level: *mut u64) -> *mut c_char;
     fn tchdist_exit_dual_level(level: u64) -> *mut c_char;
     fn tchdist_vmapmode_increment_nesting(level: *mut i64) -> *mut c_char;
@@ -127,6 +129,28 @@ pub(crate) fn grad_fn_name(t: &Tensor) -> Result<Option<String>> {
     // SAFETY: as above; `name` is not used after this call.
     unsafe { tchdist_free_error(name) };
     Ok(Some(text))
+}
+
+/// The libtorch version the shim was compiled against (`TORCH_VERSION`), e.g. `2.13.0`.
+pub(crate) fn torch_version() -> String {
+    // SAFETY: returns a pointer to a static NUL-terminated string literal.
+    unsafe { CStr::from_ptr(tchdist_torch_version()) }
+        .to_string_lossy()
+        .into_owned()
+}
+
+/// Loads a shared library into the process with `RTLD_GLOBAL` (libtorch_cuda, whose static
+/// initialisers register the CUDA backend).
+pub(crate) fn load_library(path: &std::path::Path) -> Result<()> {
+    use std::os::unix::ffi::OsStrExt;
+    let c_path = std::ffi::CString::new(path.as_os_str().as_bytes()).map_err(|_| {
+        Error::Value(format!(
+            "library path contains a NUL byte: {}",
+            path.display()
+        ))
+    })?;
+    // SAFETY: `c_path` is a valid NUL-terminated string that outlives the call.
+    check(unsafe { tchdist_load_library(c_path.as_ptr()) })
 }
 
 /// A forward-AD dual level, exited when dropped: `torch.autograd.forward_ad.dual_level()`.

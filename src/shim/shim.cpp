@@ -5,9 +5,12 @@
 #include "protect.h"
 
 #include <ATen/LegacyVmapMode.h>
+#include <dlfcn.h>
+#include <torch/headeronly/version.h>
 #include <torch/csrc/autograd/autograd.h>
 #include <torch/torch.h>
 
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -62,6 +65,17 @@ char *tchdist_grad_fn_name(const tensor t, char **name) {
       auto pos = full.rfind("::");
       std::string shortname = pos == std::string::npos ? full : full.substr(pos + 2);
       *name = tchdist::dup_message(shortname.c_str());
+    }
+  });
+}
+
+const char *tchdist_torch_version(void) { return TORCH_VERSION; }
+
+char *tchdist_load_library(const char *path) {
+  return tchdist::protect([&] {
+    if (dlopen(path, RTLD_NOW | RTLD_GLOBAL) == nullptr) {
+      const char *why = dlerror();
+      throw std::runtime_error(why != nullptr ? why : "dlopen failed");
     }
   });
 }

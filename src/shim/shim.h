@@ -30,6 +30,13 @@ char *tchdist_exit_dual_level(uint64_t level);
 // `type(t.grad_fn).__name__`), or *name = NULL for a leaf. Free *name with tchdist_free_error.
 char *tchdist_grad_fn_name(const tensor t, char **name);
 
+// TORCH_VERSION of the headers the shim was compiled against, e.g. "2.13.0" (static string).
+const char *tchdist_torch_version(void);
+
+// dlopen(path, RTLD_NOW | RTLD_GLOBAL): loads a library (libtorch_cuda) on demand; the error
+// message is dlerror()'s.
+char *tchdist_load_library(const char *path);
+
 // The legacy vmap mode behind torch._vmap_internals._vmap (is_grads_batched, vectorize=True):
 // at::impl::VmapMode::increment_nesting / decrement_nesting; `level` receives the new level.
 char *tchdist_vmapmode_increment_nesting(int64_t *level);

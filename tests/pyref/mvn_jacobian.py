@@ -1,12 +1,14 @@
 """Live PyTorch twin of tchdist's MVN log-prob Jacobian (tests/mvn_jacobian.rs).
 
 Reads a JSON list of cases on stdin; for each, runs the Python program the case names, as the
-reference programs in tests/fixtures do, and prints one JSON list of results with every tensor
-as float64 bit patterns (exact for float32), so Rust can compare bit for bit.
+reference programs in tests/fixtures do, and prints {"torch": version, "results": [...]} with
+every tensor as float64 bit patterns (exact for float32), so Rust can compare bit for bit.
+`tchdist check` embeds this file and runs it with `python -c`.
 """
 
 import json
 import sys
+import time
 
 import numpy as np
 import torch
@@ -17,13 +19,13 @@ PARAMS = {"covariance": "covariance_matrix", "precision": "precision_matrix", "s
 
 
 def bits(t):
-    t = t.detach().to(torch.float64).contiguous()
+    t = t.detach().cpu().to(torch.float64).contiguous()
     return {"shape": list(t.shape), "bits": t.reshape(-1).numpy().view(np.uint64).tolist()}
 
 
 def one_hot(log_prob):
     n = log_prob.numel()
-    return torch.eye(n, dtype=log_prob.dtype).reshape((n,) + tuple(log_prob.shape))
+    return torch.eye(n, dtype=log_prob.dtype, device=log_prob.device).reshape((n,) + tuple(log_prob.shape))
 
 
 def score_to_jacobian(score, batch_shape, loc_shape):
@@ -31,7 +33,7 @@ def score_to_jacobian(score, batch_shape, loc_shape):
     loc_batch = tuple(loc_shape[:-1])
     if not loc_batch:
         return score
-    indicator = torch.ones(tuple(batch_shape) + loc_batch, dtype=score.dtype)
+    indicator = torch.ones(tuple(batch_shape) + loc_batch, dtype=score.dtype, device=score.device)
     offset = len(batch_shape) - len(loc_batch)
     for k, size in enumerate(loc_batch):
         if size == 1:
@@ -39,7 +41,9 @@ def score_to_jacobian(score, batch_shape, loc_shape):
         eye_shape = [1] * indicator.dim()
         eye_shape[offset + k] = size
         eye_shape[len(batch_shape) + k] = size
-        indicator = indicator * torch.eye(size, dtype=score.dtype).reshape(eye_shape)
+        indicator = indicator * torch.eye(size, dtype=score.dtype, device=score.device).reshape(
+            eye_shape
+        )
     score_shape = tuple(score.shape[:-1]) + (1,) * len(loc_batch) + (score.shape[-1],)
     return score.reshape(score_shape) * indicator.unsqueeze(-1)
 
@@ -62,10 +66,11 @@ def closed_form_score(dist, value):
 
 def run(case):
     dtype = DTYPES[case["dtype"]]
+    device = torch.device(case.get("device", "cpu"))
     kw = PARAMS[case["param"]]
     torch.manual_seed(case["seed"])
-    mu = torch.tensor(case["loc"], dtype=dtype, requires_grad=True)
-    matrix = torch.tensor(case["matrix"], dtype=dtype)
+    mu = torch.tensor(case["loc"], dtype=dtype, device=device, requires_grad=True)
+    matrix = torch.tensor(case["matrix"], dtype=dtype, device=device)
     n = case["num_samples"]
     method = case["method"]
     if method in ("functional", "vectorized"):  # question_answer.py (+ vectorize=True)
@@ -119,9 +124,20 @@ def run(case):
     }
 
 
+def timed(case):
+    """Runs a case; "ms" is the wall time of the computation (synchronised on CUDA)."""
+    cuda = case.get("device", "cpu").startswith("cuda")
+    start = time.perf_counter()
+    result = run(case)
+    if cuda:
+        torch.cuda.synchronize()
+    result["ms"] = (time.perf_counter() - start) * 1e3
+    return result
+
+
 def main():
     cases = json.load(sys.stdin)
-    json.dump([run(c) for c in cases], sys.stdout)
+    json.dump({"torch": torch.__version__, "results": [timed(c) for c in cases]}, sys.stdout)
 
 
 if __name__ == "__main__":

@@ -296,7 +296,7 @@ impl MultivariateNormal {
 }
 
 /// `lazy_property`: computed once, with grad enabled, so the result keeps its graph.
-fn lazy<'a>(cell: &'a OnceCell<Tensor>, f: impl FnOnce() -> Result<Tensor>) -> Result<&'a Tensor> {
+fn lazy(cell: &OnceCell<Tensor>, f: impl FnOnce() -> Result<Tensor>) -> Result<&Tensor> {
     if let Some(t) = cell.get() {
         return Ok(t);
     }

@@ -38,6 +38,7 @@ pub mod format {
     pub use crate::format_port::*;
     include!("format_glue.rs");
 }
+pub mod func;
 pub mod question;
 mod shim;
 

@@ -104,3 +104,6 @@ pub(crate) fn grad(
         })
         .collect())
 }
+
+mod functorch;
+pub(crate) use functorch::*;

@@ -33,6 +33,8 @@ fn main() {
         .warnings(false)
         .include(&include)
         .include(include.join("torch/csrc/api/include"))
+        // Stand-ins for headers libtorch's own headers include but the wheel lacks.
+        .include("src/shim/include")
         .flag("-std=c++17")
         .flag("-D_GLIBCXX_USE_CXX11_ABI=1")
         .flag("-DGLOG_USE_GLOG_EXPORT")

@@ -33,6 +33,7 @@ pub mod device;
 pub mod distributions;
 mod error;
 pub mod format;
+pub mod func;
 pub mod question;
 mod shim;
 pub mod testing;

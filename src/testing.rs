@@ -79,7 +79,7 @@ pub fn compare(actual: &Tensor, expected: &[f64]) -> Result<Comparison> {
 }
 
 /// Distance between two floats in ULPs of `kind` (f32 or f64), through the monotone mapping
-/// of IEEE bit patterns onto integers (so -0.0 and 0.0 are one apart).
+/// of IEEE bit patterns onto integers (-0.0 and 0.0 map to the same integer, distance 0).
 pub fn ulp_distance(a: f64, b: f64, kind: Kind) -> u64 {
     match kind {
         Kind::Float => {
@@ -118,7 +118,8 @@ mod tests {
             ulp_distance(1.0, f64::from_bits(1.0f64.to_bits() + 2), Kind::Double),
             2
         );
-        assert_eq!(ulp_distance(0.0, -0.0, Kind::Float), 1);
-        assert_eq!(ulp_distance(-1.0, 1.0, Kind::Float), 2 * 0x3f80_0000 + 1);
+        assert_eq!(ulp_distance(0.0, -0.0, Kind::Float), 0);
+        assert_eq!(ulp_distance(-1.0, 1.0, Kind::Float), 2 * 0x3f80_0000);
+        assert_eq!(ulp_distance(f64::from(f32::MIN_POSITIVE), 0.0, Kind::Float), 0x0080_0000);
     }
 }

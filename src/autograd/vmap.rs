@@ -5,7 +5,7 @@
 use tch::Tensor;
 
 use crate::error::{Error, Result};
-use crate::shim::VmapLevel;
+use crate::shim::LegacyVmapLevel;
 
 /// Runs `func` once on the arguments with their dimension 0 turned into a vmap batch
 /// dimension, and moves the batch dimension of every returned tensor back to dimension 0.
@@ -15,7 +15,7 @@ pub(crate) fn vmap<F>(func: F, args: &[&Tensor], name: &str) -> Result<Vec<Optio
 where
     F: FnOnce(&[Tensor]) -> Result<Vec<Option<Tensor>>>,
 {
-    let level = VmapLevel::enter()?;
+    let level = LegacyVmapLevel::enter()?;
     if args.is_empty() {
         return Err(Error::Value(format!(
             "vmap({name})(<inputs>): got no inputs. Maybe you forgot to add inputs, or you are \

@@ -52,7 +52,8 @@ impl Constraint {
                     .f_isclose(&value.f_mt()?, 1e-5, 1e-6, false)?
                     .f_all_dim(-2, false)?
                     .f_all_dim(-1, false)?;
-                if !all_true(&sym)? {
+                // `if not sym_check.all()`: Python's `bool()` is `is_nonzero`.
+                if !sym.f_all()?.f_is_nonzero()? {
                     return Ok(sym);
                 }
                 let (_, info) = value.f_linalg_cholesky_ex(false, false)?;
@@ -95,7 +96,9 @@ impl fmt::Display for Constraint {
     }
 }
 
-/// `torch._is_all_true(t)`: every element of a boolean tensor is true.
+/// `torch._is_all_true(t)` read as a Python `bool`: every element of a boolean tensor is true.
+/// `_is_all_true` has a vmap rule that reduces over the batch too, so, as in PyTorch, the check
+/// works on batched values inside `torch.func.vmap`, where `.all().item()` would fail.
 pub(crate) fn all_true(t: &Tensor) -> Result<bool> {
-    Ok(t.f_all()?.f_int64_value(&[])? != 0)
+    Ok(t.f_internal_is_all_true()?.f_is_nonzero()?)
 }

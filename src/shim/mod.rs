@@ -11,6 +11,9 @@ use torch_sys::C_tensor;
 
 use crate::error::{Error, Result};
 
+mod functorch;
+pub(crate) use functorch::*;
+
 extern "C" {
     fn tchdist_free_error(err: *mut c_char);
     fn tchdist_grad(
@@ -27,8 +30,6 @@ extern "C" {
     fn tchdist_grad_fn_name(t: *mut C_tensor, name: *mut *mut c_char) -> *mut c_char;
     fn tchdist_torch_version() -> *const c_char;
     fn tchdist_load_library(path: *const c_char) -> *mut c_char;
-    fn tchdist_enter_dual_level(level: *mut u64) -> *mut c_char;
-    fn tchdist_exit_dual_level(level: u64) -> *mut c_char;
     fn tchdist_vmapmode_increment_nesting(level: *mut i64) -> *mut c_char;
     fn tchdist_vmapmode_decrement_nesting(level: *mut i64) -> *mut c_char;
 }
@@ -153,51 +154,20 @@ pub(crate) fn load_library(path: &std::path::Path) -> Result<()> {
     check(unsafe { tchdist_load_library(c_path.as_ptr()) })
 }
 
-/// A forward-AD dual level, exited when dropped: `torch.autograd.forward_ad.dual_level()`.
-#[derive(Debug)]
-pub(crate) struct DualLevel {
-    level: u64,
-}
-
-impl DualLevel {
-    /// `torch::autograd::forward_ad::enter_dual_level()`.
-    pub(crate) fn enter() -> Result<Self> {
-        let mut level = 0u64;
-        // SAFETY: `level` is a valid out-pointer for the duration of the call.
-        check(unsafe { tchdist_enter_dual_level(&mut level) })?;
-        Ok(DualLevel { level })
-    }
-
-    /// The level index that `_make_dual`/`_unpack_dual` take.
-    pub(crate) fn level(&self) -> i64 {
-        self.level as i64
-    }
-}
-
-impl Drop for DualLevel {
-    fn drop(&mut self) {
-        // SAFETY: the level was entered by `enter`; guards drop innermost first, which is
-        // the order libtorch requires.
-        let err = unsafe { tchdist_exit_dual_level(self.level) };
-        // Drop cannot return an error; exiting a level we entered does not fail.
-        let _ = check(err);
-    }
-}
-
 /// One nesting of the legacy vmap mode (`torch._C._vmapmode_increment_nesting`), left when
 /// dropped, on every exit path.
 #[derive(Debug)]
-pub(crate) struct VmapLevel {
+pub(crate) struct LegacyVmapLevel {
     level: i64,
 }
 
-impl VmapLevel {
+impl LegacyVmapLevel {
     /// Enters a new vmap level.
     pub(crate) fn enter() -> Result<Self> {
         let mut level = 0i64;
         // SAFETY: `level` is a valid out-pointer for the duration of the call.
         check(unsafe { tchdist_vmapmode_increment_nesting(&mut level) })?;
-        Ok(VmapLevel { level })
+        Ok(LegacyVmapLevel { level })
     }
 
     /// The level that `_add_batch_dim`/`_remove_batch_dim` take.
@@ -206,7 +176,7 @@ impl VmapLevel {
     }
 }
 
-impl Drop for VmapLevel {
+impl Drop for LegacyVmapLevel {
     fn drop(&mut self) {
         let mut level = 0i64;
         // SAFETY: balanced with the increment in `enter`; `level` is a valid out-pointer.

@@ -11,6 +11,7 @@ use crate::autograd::functional::{jacobian, JacobianOptions, Strategy};
 use crate::autograd::{grad, GradOptions};
 use crate::distributions::{Distribution, MultivariateNormal, MvnParam};
 use crate::error::{Error, Result};
+use crate::func;
 
 /// How the Jacobian of the log-probabilities is computed; each is a PyTorch program
 /// (`tests/pyref/mvn_jacobian.py` holds the Python twin of every one).
@@ -33,6 +34,14 @@ pub enum JacobianMethod {
     /// `jacobian(lambda m: MVN(m, ...).log_prob(samples), mu, strategy="forward-mode",
     /// vectorize=True)`, samples drawn first (PyTorch refuses random ops inside vmap).
     Forward,
+    /// `torch.func.jacrev(lambda m: MVN(m, ...).log_prob(samples))(mu)`.
+    Jacrev,
+    /// `torch.func.jacfwd(lambda m: MVN(m, ...).log_prob(samples))(mu)`.
+    Jacfwd,
+    /// Per-sample gradients, `torch.func.vmap(torch.func.grad(lambda m, x: MVN(m,
+    /// ...).log_prob(x)), in_dims=(None, 0))(mu, samples)` (unbatched distributions: `grad`
+    /// needs a scalar per sample).
+    PerSample,
     /// The closed form Σ⁻¹ (x − μ) with two BLAS-3 triangular solves over all samples
     /// ([`MultivariateNormal::score_loc`]).
     Analytic,
@@ -40,13 +49,16 @@ pub enum JacobianMethod {
 
 impl JacobianMethod {
     /// Every method, in the order the CLI lists them.
-    pub const ALL: [JacobianMethod; 7] = [
+    pub const ALL: [JacobianMethod; 10] = [
         JacobianMethod::Loop,
         JacobianMethod::Functional,
         JacobianMethod::Vectorized,
         JacobianMethod::Batched,
         JacobianMethod::BatchedLoop,
         JacobianMethod::Forward,
+        JacobianMethod::Jacrev,
+        JacobianMethod::Jacfwd,
+        JacobianMethod::PerSample,
         JacobianMethod::Analytic,
     ];
 
@@ -59,6 +71,9 @@ impl JacobianMethod {
             JacobianMethod::Batched => "batched",
             JacobianMethod::BatchedLoop => "batched-loop",
             JacobianMethod::Forward => "forward",
+            JacobianMethod::Jacrev => "jacrev",
+            JacobianMethod::Jacfwd => "jacfwd",
+            JacobianMethod::PerSample => "per-sample",
             JacobianMethod::Analytic => "analytic",
         }
     }
@@ -168,7 +183,11 @@ pub fn mvn_log_prob_jacobian(
                 })
             })
         }
-        JacobianMethod::Forward | JacobianMethod::Analytic => {
+        JacobianMethod::Forward
+        | JacobianMethod::Jacrev
+        | JacobianMethod::Jacfwd
+        | JacobianMethod::PerSample
+        | JacobianMethod::Analytic => {
             let (dist, samples) = tch::with_grad(|| -> Result<_> {
                 let mu = loc.f_detach()?.f_set_requires_grad(true)?;
                 let dist = MultivariateNormal::new(&mu, param.shallow_clone(), true)?;
@@ -176,20 +195,41 @@ pub fn mvn_log_prob_jacobian(
                 Ok((dist, samples))
             })?;
             let log_prob = dist.log_prob(&samples)?.f_detach()?;
-            let jacobian = if method == JacobianMethod::Forward {
-                let opts = JacobianOptions {
-                    vectorize: true,
-                    strategy: Strategy::ForwardMode,
-                    ..Default::default()
-                };
-                jacobian(
-                    |m| MultivariateNormal::new(m, param.shallow_clone(), true)?.log_prob(&samples),
-                    &loc.f_detach()?,
-                    &opts,
-                )?
-            } else {
-                let score = tch::no_grad(|| dist.score_loc(&samples))?;
-                score_to_jacobian(&score, dist.batch_shape(), &loc.size())?
+            let mu = loc.f_detach()?;
+            let log_prob_at = |m: &Tensor, x: &Tensor| {
+                MultivariateNormal::new(m, param.shallow_clone(), true)?.log_prob(x)
+            };
+            let jacobian = match method {
+                JacobianMethod::Forward => {
+                    let opts = JacobianOptions {
+                        vectorize: true,
+                        strategy: Strategy::ForwardMode,
+                        ..Default::default()
+                    };
+                    jacobian(|m| log_prob_at(m, &samples), &mu, &opts)?
+                }
+                JacobianMethod::Jacrev => single(func::jacrev(
+                    |m| Ok(vec![log_prob_at(&m[0], &samples)?]),
+                    &[&mu],
+                    &[0],
+                )?)?,
+                JacobianMethod::Jacfwd => single(func::jacfwd(
+                    |m| Ok(vec![log_prob_at(&m[0], &samples)?]),
+                    &[&mu],
+                    &[0],
+                    func::Randomness::Error,
+                )?)?,
+                JacobianMethod::PerSample => single(func::vmap(
+                    |args| func::grad(|a| log_prob_at(&a[0], &a[1]), &[&args[0], &args[1]], &[0]),
+                    &[&mu, &samples],
+                    &[None, Some(0)],
+                    0,
+                    &func::VmapOptions::default(),
+                )?)?,
+                _ => {
+                    let score = tch::no_grad(|| dist.score_loc(&samples))?;
+                    score_to_jacobian(&score, dist.batch_shape(), &loc.size())?
+                }
             };
             Ok(MvnJacobian {
                 samples,
@@ -197,6 +237,16 @@ pub fn mvn_log_prob_jacobian(
                 jacobian,
             })
         }
+    }
+}
+
+/// The one tensor a transform returned.
+fn single(mut results: Vec<Tensor>) -> Result<Tensor> {
+    match results.len() {
+        1 => results
+            .pop()
+            .ok_or_else(|| Error::Runtime("no result".into())),
+        n => Err(Error::Runtime(format!("expected one result, got {n}"))),
     }
 }
 

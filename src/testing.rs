@@ -120,6 +120,9 @@ mod tests {
         );
         assert_eq!(ulp_distance(0.0, -0.0, Kind::Float), 0);
         assert_eq!(ulp_distance(-1.0, 1.0, Kind::Float), 2 * 0x3f80_0000);
-        assert_eq!(ulp_distance(f64::from(f32::MIN_POSITIVE), 0.0, Kind::Float), 0x0080_0000);
+        assert_eq!(
+            ulp_distance(f64::from(f32::MIN_POSITIVE), 0.0, Kind::Float),
+            0x0080_0000
+        );
     }
 }

@@ -34,7 +34,18 @@ fn default_jacobian_prints_the_accepted_answer_byte_for_byte() {
 
 #[test]
 fn every_method_prints_the_accepted_answer() {
-    for method in ["functional", "loop"] {
+    for method in [
+        "loop",
+        "functional",
+        "vectorized",
+        "batched",
+        "batched-loop",
+        "forward",
+        "jacrev",
+        "jacfwd",
+        "per-sample",
+        "analytic",
+    ] {
         let out = tchdist(&["jacobian", "--method", method]);
         assert_eq!(stdout(&out), ANSWER, "--method {method}");
         assert_eq!(out.status.code(), Some(0));

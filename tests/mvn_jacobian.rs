@@ -85,7 +85,8 @@ fn random_cases(
                 None if i % 7 != 3 && i % 4 == 1 => JacobianMethod::Loop,
                 None => JacobianMethod::Functional,
             };
-            let batch: Vec<usize> = if i % 7 == 3 && method != JacobianMethod::Loop {
+            let unbatched_only = matches!(method, JacobianMethod::Loop | JacobianMethod::PerSample);
+            let batch: Vec<usize> = if i % 7 == 3 && !unbatched_only {
                 (0..rng.int(1, 2)).map(|_| rng.int(1, 3) as usize).collect()
             } else {
                 vec![]

@@ -44,6 +44,12 @@ pub enum Method {
     BatchedLoop,
     /// functional.jacobian(..., strategy="forward-mode", vectorize=True)
     Forward,
+    /// torch.func.jacrev
+    Jacrev,
+    /// torch.func.jacfwd
+    Jacfwd,
+    /// torch.func.vmap(torch.func.grad(log_prob)): per-sample gradients
+    PerSample,
     /// closed form Σ⁻¹(x − μ): two BLAS-3 triangular solves over all samples
     Analytic,
 }
@@ -57,6 +63,9 @@ impl Method {
             Method::Batched => JacobianMethod::Batched,
             Method::BatchedLoop => JacobianMethod::BatchedLoop,
             Method::Forward => JacobianMethod::Forward,
+            Method::Jacrev => JacobianMethod::Jacrev,
+            Method::Jacfwd => JacobianMethod::Jacfwd,
+            Method::PerSample => JacobianMethod::PerSample,
             Method::Analytic => JacobianMethod::Analytic,
         }
     }

@@ -110,6 +110,19 @@ def run(case):
                 strategy="forward-mode",
                 vectorize=True,
             )
+        elif method == "jacrev":
+            jac = torch.func.jacrev(lambda m: MultivariateNormal(m, **{kw: matrix}).log_prob(samples))(
+                mu.detach()
+            )
+        elif method == "jacfwd":
+            jac = torch.func.jacfwd(lambda m: MultivariateNormal(m, **{kw: matrix}).log_prob(samples))(
+                mu.detach()
+            )
+        elif method == "per-sample":
+            jac = torch.func.vmap(
+                torch.func.grad(lambda m, x: MultivariateNormal(m, **{kw: matrix}).log_prob(x)),
+                in_dims=(None, 0),
+            )(mu.detach(), samples)
         elif method == "analytic":
             with torch.no_grad():
                 score = closed_form_score(dist, samples)

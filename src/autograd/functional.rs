@@ -118,7 +118,7 @@ where
 {
     if opts.strategy == Strategy::ForwardMode {
         if opts.create_graph {
-            return Err(Error::Runtime(
+            return Err(Error::NotImplemented(
                 "torch.autograd.functional.jacobian: `create_graph=True` and \
                  `strategy=\"forward-mode\"` are not supported together (yet). Please either set \
                  `create_graph=False` or `strategy=\"reverse-mode\"`."
@@ -274,7 +274,7 @@ where
     let input_numels: Vec<i64> = inputs.iter().map(|i| i.numel() as i64).collect();
     let owned: Vec<Tensor> = inputs.iter().map(|t| t.shallow_clone()).collect();
     let tangents = construct_standard_basis_for(&owned, &input_numels)?;
-    let tangent_refs: Vec<&Tensor> = tangents.iter().collect();
+    let tangent_refs: Vec<Option<&Tensor>> = tangents.iter().map(Some).collect();
     let mut output_shapes: Vec<Vec<i64>> = Vec::new();
     let before_split = vmap(
         |tangents| {
@@ -783,6 +783,10 @@ fn concat(a: &[i64], b: &[i64]) -> Vec<i64> {
 /// `_construct_standard_basis_for`: for each tensor a `(total, numel)` chunk of zeros whose
 /// diagonal at the tensor's offset is one, so that the chunks stacked side by side form I.
 fn construct_standard_basis_for(tensors: &[Tensor], numels: &[i64]) -> Result<Vec<Tensor>> {
+    if tensors.is_empty() {
+        // Python's AssertionError, reached by forward mode with no inputs.
+        return Err(Error::Runtime("Expected at least one tensor".into()));
+    }
     let total: i64 = numels.iter().sum();
     let mut diag_start_idx = 0i64;
     tensors

@@ -24,6 +24,7 @@ extern "C" {
         allow_unused: c_int,
         results: *mut *mut C_tensor,
     ) -> *mut c_char;
+    fn tchdist_same_tensor(a: *mut C_tensor, b: *mut C_tensor, same: *mut c_int) -> *mut c_char;
     fn tchdist_grad_fn_name(t: *mut C_tensor, name: *mut *mut c_char) -> *mut c_char;
     fn tchdist_enter_dual_level(level: *mut u64) -> *mut c_char;
     fn tchdist_exit_dual_level(level: u64) -> *mut c_char;
@@ -108,6 +109,15 @@ pub(crate) fn grad(
             (!p.is_null()).then(|| unsafe { Tensor::from_ptr(p) })
         })
         .collect())
+}
+
+/// Whether `a` and `b` are one tensor (share one `TensorImpl`): Python's `a is b`, since
+/// PyTorch keeps one Python object per `TensorImpl`.
+pub(crate) fn same_tensor(a: &Tensor, b: &Tensor) -> Result<bool> {
+    let mut same: c_int = 0;
+    // SAFETY: `a` and `b` are live tensors borrowed for the call; `same` is a valid out-pointer.
+    check(unsafe { tchdist_same_tensor(ptr(a), ptr(b), &mut same) })?;
+    Ok(same != 0)
 }
 
 /// The name of `t.grad_fn` as Python's `type(t.grad_fn).__name__` shows it, or `None` for a

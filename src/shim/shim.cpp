@@ -45,6 +45,11 @@ char *tchdist_grad(const tensor *outputs, int n_outputs, const tensor *grad_outp
   });
 }
 
+char *tchdist_same_tensor(const tensor a, const tensor b, int *same) {
+  return tchdist::protect(
+      [&] { *same = a->unsafeGetTensorImpl() == b->unsafeGetTensorImpl() ? 1 : 0; });
+}
+
 char *tchdist_enter_dual_level(uint64_t *level) {
   return tchdist::protect([&] { *level = torch::autograd::forward_ad::enter_dual_level(); });
 }

@@ -22,6 +22,9 @@ char *tchdist_grad(const tensor *outputs, int n_outputs, const tensor *grad_outp
                    const tensor *inputs, int n_inputs, int retain_graph, int create_graph,
                    int allow_unused, tensor *results);
 
+// *same = 1 when a and b share one TensorImpl (in Python: are the same object), else 0.
+char *tchdist_same_tensor(const tensor a, const tensor b, int *same);
+
 // torch::autograd::forward_ad::enter_dual_level / exit_dual_level.
 char *tchdist_enter_dual_level(uint64_t *level);
 char *tchdist_exit_dual_level(uint64_t level);

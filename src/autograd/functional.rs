@@ -8,6 +8,7 @@
 use tch::Tensor;
 
 use super::grad::{grad, GradOptions};
+use super::jvp_decompositions::JVP_DECOMPOSITIONS;
 use super::vmap::vmap;
 use crate::error::{Error, Result};
 use crate::shim::DualLevel;
@@ -271,6 +272,7 @@ where
                 .into(),
         ));
     }
+    register_jvp_decompositions()?;
     let input_numels: Vec<i64> = inputs.iter().map(|i| i.numel() as i64).collect();
     let owned: Vec<Tensor> = inputs.iter().map(|t| t.shallow_clone()).collect();
     let tangents = construct_standard_basis_for(&owned, &input_numels)?;
@@ -327,6 +329,27 @@ where
                 .collect()
         })
         .collect()
+}
+
+/// Registers PyTorch's forward-AD decompositions once per process, as Python's first
+/// `forward_ad.make_dual` does by importing `torch._decomp.decompositions_for_jvp`: without
+/// them libtorch has no forward AD for `_log_softmax_backward_data`, `_softmax_backward_data`,
+/// `log_sigmoid_forward` and the normalisation and NLL backward ops, so forward-over-reverse
+/// Hessians through them would fail where PyTorch's succeed.
+fn register_jvp_decompositions() -> Result<()> {
+    static REGISTERED: std::sync::OnceLock<std::result::Result<(), String>> =
+        std::sync::OnceLock::new();
+    REGISTERED
+        .get_or_init(|| {
+            JVP_DECOMPOSITIONS
+                .iter()
+                .try_for_each(|(name, overload, ir)| {
+                    crate::shim::register_decomposition(name, overload, ir)
+                })
+                .map_err(|e| e.to_string())
+        })
+        .clone()
+        .map_err(Error::Shim)
 }
 
 /// The Hessian of a scalar function of one tensor: `torch.autograd.functional.hessian`.

@@ -24,6 +24,11 @@ extern "C" {
         allow_unused: c_int,
         results: *mut *mut C_tensor,
     ) -> *mut c_char;
+    fn tchdist_register_decomposition(
+        name: *const c_char,
+        overload: *const c_char,
+        ir: *const c_char,
+    ) -> *mut c_char;
     fn tchdist_same_tensor(a: *mut C_tensor, b: *mut C_tensor, same: *mut c_int) -> *mut c_char;
     fn tchdist_grad_fn_name(t: *mut C_tensor, name: *mut *mut c_char) -> *mut c_char;
     fn tchdist_enter_dual_level(level: *mut u64) -> *mut c_char;
@@ -109,6 +114,16 @@ pub(crate) fn grad(
             (!p.is_null()).then(|| unsafe { Tensor::from_ptr(p) })
         })
         .collect())
+}
+
+/// Registers the TorchScript graph `ir` as the JIT decomposition of operator `name` with
+/// overload `overload` (`torch._C._jit_register_decomposition_for_schema`).
+pub(crate) fn register_decomposition(name: &str, overload: &str, ir: &str) -> Result<()> {
+    let c =
+        |s: &str| std::ffi::CString::new(s).map_err(|_| Error::Shim(format!("NUL byte in {s:?}")));
+    let (name, overload, ir) = (c(name)?, c(overload)?, c(ir)?);
+    // SAFETY: three NUL-terminated strings that outlive the call; the shim only reads them.
+    check(unsafe { tchdist_register_decomposition(name.as_ptr(), overload.as_ptr(), ir.as_ptr()) })
 }
 
 /// Whether `a` and `b` are one tensor (share one `TensorImpl`): Python's `a is b`, since

@@ -6,6 +6,8 @@
 
 #include <ATen/LegacyVmapMode.h>
 #include <torch/csrc/autograd/autograd.h>
+#include <torch/csrc/jit/ir/irparser.h>
+#include <torch/csrc/jit/runtime/decomposition_registry.h>
 #include <torch/torch.h>
 
 #include <string>
@@ -42,6 +44,16 @@ char *tchdist_grad(const tensor *outputs, int n_outputs, const tensor *grad_outp
     for (int i = 0; i < n_inputs; ++i) {
       results[i] = res[i].defined() ? new at::Tensor(res[i]) : nullptr;
     }
+  });
+}
+
+char *tchdist_register_decomposition(const char *name, const char *overload, const char *ir) {
+  return tchdist::protect([&] {
+    auto graph = std::make_shared<torch::jit::Graph>();
+    torch::jit::parseIR(ir, graph.get());
+    // The dispatcher's own schema object: libtorch looks decompositions up by its address.
+    auto op = c10::Dispatcher::singleton().findSchemaOrThrow(name, overload);
+    torch::jit::RegisterDecomposition(op.schema(), graph);
   });
 }
 

@@ -155,18 +155,49 @@ pub(crate) fn grad_fn_name(t: &Tensor) -> Result<Option<String>> {
 }
 
 /// A forward-AD dual level, exited when dropped: `torch.autograd.forward_ad.dual_level()`.
+///
+/// libtorch keeps forward-AD levels in one process-wide registry, not per thread: a level
+/// entered on one thread is the level another thread's `make_dual` writes to, and a second
+/// thread's enter fails with "Nested forward mode AD is not supported at the moment". So a
+/// level also holds a process-wide lock, and threads take turns (Rust callers, `cargo test`
+/// among them, run on many threads where Python has one). Entering a level again on the
+/// thread that holds one does not wait: it reaches libtorch, which refuses nesting with
+/// PyTorch's error.
 #[derive(Debug)]
 pub(crate) struct DualLevel {
     level: u64,
+    _turn: Option<std::sync::MutexGuard<'static, ()>>,
+}
+
+static FORWARD_AD: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+thread_local! {
+    static HOLDS_FORWARD_AD: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
 }
 
 impl DualLevel {
     /// `torch::autograd::forward_ad::enter_dual_level()`.
     pub(crate) fn enter() -> Result<Self> {
+        let turn = if HOLDS_FORWARD_AD.get() {
+            None
+        } else {
+            // A panic while a level was open leaves nothing to repair: its Drop exited it.
+            let guard = FORWARD_AD
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            HOLDS_FORWARD_AD.set(true);
+            Some(guard)
+        };
         let mut level = 0u64;
         // SAFETY: `level` is a valid out-pointer for the duration of the call.
-        check(unsafe { tchdist_enter_dual_level(&mut level) })?;
-        Ok(DualLevel { level })
+        let entered = check(unsafe { tchdist_enter_dual_level(&mut level) });
+        if let Err(e) = entered {
+            if turn.is_some() {
+                HOLDS_FORWARD_AD.set(false);
+            }
+            return Err(e);
+        }
+        Ok(DualLevel { level, _turn: turn })
     }
 
     /// The level index that `_make_dual`/`_unpack_dual` take.
@@ -182,6 +213,10 @@ impl Drop for DualLevel {
         let err = unsafe { tchdist_exit_dual_level(self.level) };
         // Drop cannot return an error; exiting a level we entered does not fail.
         let _ = check(err);
+        if self._turn.is_some() {
+            HOLDS_FORWARD_AD.set(false);
+        }
+        // The lock itself is released when `_turn` drops, after the exit above.
     }
 }
 

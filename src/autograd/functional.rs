@@ -8,6 +8,7 @@
 use tch::Tensor;
 
 use super::grad::{grad, GradOptions};
+use super::jvp_decompositions::JVP_DECOMPOSITIONS;
 use super::vmap::vmap;
 use crate::error::{Error, Result};
 use crate::shim::DualLevel;
@@ -118,7 +119,7 @@ where
 {
     if opts.strategy == Strategy::ForwardMode {
         if opts.create_graph {
-            return Err(Error::Runtime(
+            return Err(Error::NotImplemented(
                 "torch.autograd.functional.jacobian: `create_graph=True` and \
                  `strategy=\"forward-mode\"` are not supported together (yet). Please either set \
                  `create_graph=False` or `strategy=\"reverse-mode\"`."
@@ -271,10 +272,11 @@ where
                 .into(),
         ));
     }
+    register_jvp_decompositions()?;
     let input_numels: Vec<i64> = inputs.iter().map(|i| i.numel() as i64).collect();
     let owned: Vec<Tensor> = inputs.iter().map(|t| t.shallow_clone()).collect();
     let tangents = construct_standard_basis_for(&owned, &input_numels)?;
-    let tangent_refs: Vec<&Tensor> = tangents.iter().collect();
+    let tangent_refs: Vec<Option<&Tensor>> = tangents.iter().map(Some).collect();
     let mut output_shapes: Vec<Vec<i64>> = Vec::new();
     let before_split = vmap(
         |tangents| {
@@ -327,6 +329,27 @@ where
                 .collect()
         })
         .collect()
+}
+
+/// Registers PyTorch's forward-AD decompositions once per process, as Python's first
+/// `forward_ad.make_dual` does by importing `torch._decomp.decompositions_for_jvp`: without
+/// them libtorch has no forward AD for `_log_softmax_backward_data`, `_softmax_backward_data`,
+/// `log_sigmoid_forward` and the normalisation and NLL backward ops, so forward-over-reverse
+/// Hessians through them would fail where PyTorch's succeed.
+fn register_jvp_decompositions() -> Result<()> {
+    static REGISTERED: std::sync::OnceLock<std::result::Result<(), String>> =
+        std::sync::OnceLock::new();
+    REGISTERED
+        .get_or_init(|| {
+            JVP_DECOMPOSITIONS
+                .iter()
+                .try_for_each(|(name, overload, ir)| {
+                    crate::shim::register_decomposition(name, overload, ir)
+                })
+                .map_err(|e| e.to_string())
+        })
+        .clone()
+        .map_err(Error::Shim)
 }
 
 /// The Hessian of a scalar function of one tensor: `torch.autograd.functional.hessian`.
@@ -783,6 +806,10 @@ fn concat(a: &[i64], b: &[i64]) -> Vec<i64> {
 /// `_construct_standard_basis_for`: for each tensor a `(total, numel)` chunk of zeros whose
 /// diagonal at the tensor's offset is one, so that the chunks stacked side by side form I.
 fn construct_standard_basis_for(tensors: &[Tensor], numels: &[i64]) -> Result<Vec<Tensor>> {
+    if tensors.is_empty() {
+        // Python's AssertionError, reached by forward mode with no inputs.
+        return Err(Error::Runtime("Expected at least one tensor".into()));
+    }
     let total: i64 = numels.iter().sum();
     let mut diag_start_idx = 0i64;
     tensors

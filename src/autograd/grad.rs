@@ -1,6 +1,6 @@
 //! `torch.autograd.grad` (`torch/autograd/__init__.py`, PyTorch 2.13.0).
 
-use tch::{Kind, Tensor};
+use tch::Tensor;
 
 use super::vmap::vmap;
 use crate::distributions::torch_size;
@@ -11,7 +11,8 @@ use crate::shim;
 #[derive(Debug, Default)]
 pub struct GradOptions<'a> {
     /// The vectors of the vector-Jacobian product, one per output; `None` (the default) or a
-    /// `None` entry means "ones", allowed only for one-element outputs, as in PyTorch.
+    /// `None` entry means "ones", allowed only for one-element outputs, as in PyTorch. As in
+    /// PyTorch, entries past the last output are ignored and too few entries is an error.
     pub grad_outputs: Option<Vec<Option<&'a Tensor>>>,
     /// Keep the graph for another backward pass; `None` means `create_graph`.
     pub retain_graph: Option<bool>,
@@ -48,11 +49,15 @@ pub struct GradOptions<'a> {
 /// ```
 ///
 /// # Errors
-/// PyTorch's messages for: empty `inputs`, `materialize_grads` with `allow_unused=false`, a
-/// `grad_outputs` entry whose shape differs from its output ("Mismatch in shape: ..."), an
-/// implicit gradient for a non-scalar output ("grad can be implicitly created only for scalar
-/// outputs"), an output that does not require grad, and an unused input without
-/// `allow_unused`; anything libtorch's engine raises.
+/// PyTorch's messages, in PyTorch's order, for: `materialize_grads` with `allow_unused=false`,
+/// empty `inputs`, a `grad_outputs` entry whose shape differs from its output ("Mismatch in
+/// shape: ...", naming the entries as Python's `tuple.index` finds them, or that lookup's own
+/// error), an implicit gradient for a non-scalar output, a real/complex mismatch, with
+/// `is_grads_batched` a 0-dim or empty vector, mismatched batch sizes or a `None` vector
+/// (the legacy vmap's `ValueError`s), as many vectors as outputs ("got 2 tensors and 1
+/// gradients"), an output or input that does not require grad, and an unused input without
+/// `allow_unused` (those three as `torch.autograd.grad`'s Python binding words them, not as
+/// the C++ `torch::autograd::grad`); anything libtorch's engine raises.
 pub fn grad(
     outputs: &[&Tensor],
     inputs: &[&Tensor],
@@ -71,59 +76,39 @@ pub fn grad(
             "`inputs` argument to `grad()` cannot be empty.".into(),
         ));
     }
+    // `_tensor_or_tensors_to_tuple`: no vectors means one `None` per output. A list of another
+    // length is taken as it is: `_make_grads` zips it with the outputs, and the engine then
+    // counts the two ("got 2 tensors and 1 gradients"); extra vectors are ignored.
     let given: Vec<Option<&Tensor>> = match &opts.grad_outputs {
         None => vec![None; outputs.len()],
-        Some(g) if g.len() == outputs.len() => g.clone(),
-        Some(g) => {
-            return Err(Error::Runtime(format!(
-                "grad requires one grad_output per output: got {} outputs and {} grad_outputs",
-                outputs.len(),
-                g.len()
-            )))
-        }
+        Some(g) => g.clone(),
     };
     let made = make_grads(outputs, &given, opts.is_grads_batched)?;
     let retain_graph = opts.retain_graph.unwrap_or(opts.create_graph);
+    let run = |grad_outputs: &[Option<&Tensor>]| {
+        run_backward(
+            outputs,
+            grad_outputs,
+            inputs,
+            retain_graph,
+            opts.create_graph,
+            allow_unused,
+        )
+    };
     let result = if opts.is_grads_batched {
         // _vmap(vjp, 0, 0, allow_none_pass_through=True)(grad_outputs_)
-        let batched: Vec<&Tensor> = made
-            .iter()
-            .map(|g| {
-                g.as_ref().ok_or_else(|| {
-                    Error::Value(
-                        "vmap(vjp, in_dims=0, ...)(<inputs>): Got in_dim=0 for an input but the \
-                         input is of type <class 'NoneType'>. We cannot vmap over non-Tensor \
-                         arguments, please use None as the respective in_dim"
-                            .into(),
-                    )
-                })
-            })
-            .collect::<Result<_>>()?;
+        let batched: Vec<Option<&Tensor>> = made.iter().map(Option::as_ref).collect();
         vmap(
             |gos| {
                 let gos: Vec<Option<&Tensor>> = gos.iter().map(Some).collect();
-                shim::grad(
-                    outputs,
-                    &gos,
-                    inputs,
-                    Some(retain_graph),
-                    opts.create_graph,
-                    allow_unused,
-                )
+                run(&gos)
             },
             &batched,
             "vjp",
         )?
     } else {
         let grad_outputs: Vec<Option<&Tensor>> = made.iter().map(Option::as_ref).collect();
-        shim::grad(
-            outputs,
-            &grad_outputs,
-            inputs,
-            Some(retain_graph),
-            opts.create_graph,
-            allow_unused,
-        )?
+        run(&grad_outputs)?
     };
     if !opts.materialize_grads {
         return Ok(result);
@@ -142,49 +127,159 @@ pub fn grad(
         .collect()
 }
 
+/// `Variable._execution_engine.run_backward` as `torch.autograd.grad` calls it
+/// (`torch/csrc/autograd/python_engine.cpp`): the Python binding's checks and messages, which
+/// differ from those of the C++ `torch::autograd::grad`, around libtorch's engine.
+fn run_backward(
+    outputs: &[&Tensor],
+    grad_outputs: &[Option<&Tensor>],
+    inputs: &[&Tensor],
+    retain_graph: bool,
+    create_graph: bool,
+    allow_unused: bool,
+) -> Result<Vec<Option<Tensor>>> {
+    if outputs.len() != grad_outputs.len() {
+        return Err(Error::Runtime(format!(
+            "got {} tensors and {} gradients",
+            outputs.len(),
+            grad_outputs.len()
+        )));
+    }
+    if let Some(i) = outputs.iter().position(|o| !o.requires_grad()) {
+        return Err(Error::Runtime(format!(
+            "element {i} of tensors does not require grad and does not have a grad_fn"
+        )));
+    }
+    if inputs.iter().any(|i| !i.requires_grad()) {
+        return Err(Error::Runtime(
+            "One of the differentiated Tensors does not require grad".into(),
+        ));
+    }
+    let result = shim::grad(
+        outputs,
+        grad_outputs,
+        inputs,
+        Some(retain_graph),
+        create_graph,
+        true,
+    )?;
+    if !allow_unused {
+        if let Some(i) = result.iter().position(Option::is_none) {
+            return Err(Error::Runtime(format!(
+                "The differentiated Tensor at index {i} appears to not have been used in the \
+                 graph. Set allow_unused=True if this is the desired behavior."
+            )));
+        }
+    }
+    Ok(result)
+}
+
+/// `tuple.index(value)` as Python evaluates it over tensors, which `_make_grads` uses to name
+/// the offending entry in its messages: an entry that is the same object matches; `None`
+/// never equals a tensor; another tensor is compared with `bool(entry == value)`, which
+/// broadcasts and fails unless the comparison has exactly one element. So the index named can
+/// be an earlier, equal-valued entry, and the message can be replaced by the comparison's
+/// error, as in PyTorch.
+fn py_index(items: &[Option<&Tensor>], value: &Tensor) -> Result<usize> {
+    for (k, item) in items.iter().enumerate() {
+        let Some(item) = item else { continue };
+        if shim::same_tensor(item, value)? {
+            return Ok(k);
+        }
+        let eq = item.f_eq_tensor(value)?;
+        match eq.numel() {
+            0 => {
+                return Err(Error::Runtime(
+                    "Boolean value of Tensor with no values is ambiguous".into(),
+                ))
+            }
+            1 => {
+                if eq.f_int64_value(&[])? != 0 {
+                    return Ok(k);
+                }
+            }
+            _ => {
+                return Err(Error::Runtime(
+                    "Boolean value of Tensor with more than one value is ambiguous".into(),
+                ))
+            }
+        }
+    }
+    // Unreachable: `value` is one of `items`. Python raises ValueError.
+    Err(Error::Value("tuple.index(x): x not in tuple".into()))
+}
+
 /// `torch.autograd._make_grads`: checks given vectors against their outputs and makes the
-/// implicit `ones_like` for scalar outputs.
+/// implicit `ones_like` for scalar outputs. Like Python's `zip`, it stops at the shorter of
+/// `outputs` and `grads`.
 fn make_grads(
     outputs: &[&Tensor],
     grads: &[Option<&Tensor>],
     is_grads_batched: bool,
 ) -> Result<Vec<Option<Tensor>>> {
+    let all_grads = grads;
+    let all_outputs: Vec<Option<&Tensor>> = outputs.iter().map(|&o| Some(o)).collect();
     outputs
         .iter()
         .zip(grads)
-        .enumerate()
-        .map(|(i, (out, grad))| match grad {
+        .map(|(out, grad)| match grad {
             Some(g) => {
                 let grad_shape = g.size();
-                if is_grads_batched {
-                    // `grad[0]` of a 0-dim tensor is Python's IndexError.
-                    if grad_shape.is_empty() {
-                        return Err(Error::Runtime(
-                            "invalid index of a 0-dim tensor. Use `tensor.item()` in Python or \
-                             `tensor.item<T>()` in C++ to convert a 0-dim tensor to a number"
-                                .into(),
-                        ));
-                    }
-                    if grad_shape[1..] != out.size()[..] {
-                        return Err(Error::Runtime(format!(
+                // `first_grad = grad if not is_grads_batched else grad[0]`
+                let first_grad_shape =
+                    if is_grads_batched {
+                        match grad_shape.first() {
+                            None => return Err(Error::Runtime(
+                                "invalid index of a 0-dim tensor. Use `tensor.item()` in Python \
+                                 or `tensor.item<T>()` in C++ to convert a 0-dim tensor to a \
+                                 number"
+                                    .into(),
+                            )),
+                            Some(0) => {
+                                return Err(Error::Runtime(
+                                    "index 0 is out of bounds for dimension 0 with size 0".into(),
+                                ))
+                            }
+                            Some(_) => &grad_shape[1..],
+                        }
+                    } else {
+                        &grad_shape[..]
+                    };
+                if first_grad_shape != out.size() {
+                    let grad_index = py_index(all_grads, g)?;
+                    let out_index = py_index(&all_outputs, out)?;
+                    return Err(Error::Runtime(if is_grads_batched {
+                        format!(
                             "If `is_grads_batched=True`, we interpret the first dimension of each \
                              grad_output as the batch dimension. The sizes of the remaining \
                              dimensions are expected to match the shape of corresponding output, \
-                             but a mismatch was detected: grad_output[{i}] has a shape of {} and \
-                             output[{i}] has a shape of {}. If you only want some tensors in \
-                             `grad_output` to be considered batched, consider using vmap.",
+                             but a mismatch was detected: grad_output[{grad_index}] has a shape \
+                             of {} and output[{out_index}] has a shape of {}. If you only want \
+                             some tensors in `grad_output` to be considered batched, consider \
+                             using vmap.",
                             // PyTorch passes grad[0] to _calculate_shape, which drops one more
                             // leading dimension: the message shows grad.shape[2:].
                             torch_size(grad_shape.get(2..).unwrap_or(&[])),
                             torch_size(&out.size())
-                        )));
-                    }
-                } else if grad_shape != out.size() {
+                        )
+                    } else {
+                        format!(
+                            "Mismatch in shape: grad_output[{grad_index}] has a shape of {} and \
+                             output[{out_index}] has a shape of {}.",
+                            torch_size(&grad_shape),
+                            torch_size(&out.size())
+                        )
+                    }));
+                }
+                if out.is_complex() != g.is_complex() {
+                    let grad_index = py_index(all_grads, g)?;
+                    let out_index = py_index(&all_outputs, out)?;
                     return Err(Error::Runtime(format!(
-                        "Mismatch in shape: grad_output[{i}] has a shape of {} and output[{i}] \
-                         has a shape of {}.",
-                        torch_size(&grad_shape),
-                        torch_size(&out.size())
+                        "For complex Tensors, both grad_output and output are required to have \
+                         the same dtype. Mismatch in dtype: grad_output[{grad_index}] has a dtype \
+                         of {} and output[{out_index}] has a dtype of {}.",
+                        crate::format::dtype_name(g.kind()),
+                        crate::format::dtype_name(out.kind())
                     )));
                 }
                 Ok(Some(g.shallow_clone()))
@@ -195,10 +290,7 @@ fn make_grads(
                         "grad can be implicitly created only for scalar outputs".into(),
                     ));
                 }
-                if !matches!(
-                    out.kind(),
-                    Kind::Half | Kind::BFloat16 | Kind::Float | Kind::Double
-                ) {
+                if !out.is_floating_point() {
                     return Err(Error::Runtime(format!(
                         "grad can be implicitly created only for real scalar outputs but got {}",
                         crate::format::dtype_name(out.kind())

@@ -3,6 +3,7 @@
 
 pub mod functional;
 mod grad;
+mod jvp_decompositions;
 mod vmap;
 
 pub use grad::{grad, GradOptions};

@@ -11,18 +11,25 @@ use crate::shim::LegacyVmapLevel;
 /// dimension, and moves the batch dimension of every returned tensor back to dimension 0.
 /// `None` outputs pass through (`allow_none_pass_through=True`). `name` is the Python
 /// function's name, which PyTorch's messages quote.
-pub(crate) fn vmap<F>(func: F, args: &[&Tensor], name: &str) -> Result<Vec<Option<Tensor>>>
+///
+/// Both callers hand `_vmap` one tuple, which it flattens: `args` are that tuple's entries,
+/// checked one by one in order as `_create_batched_inputs` does (a `None` entry or a 0-dim
+/// tensor is a `ValueError`), and an empty tuple leaves no batch size to read (Python's
+/// `IndexError` from `batch_sizes[0]`).
+pub(crate) fn vmap<F>(func: F, args: &[Option<&Tensor>], name: &str) -> Result<Vec<Option<Tensor>>>
 where
     F: FnOnce(&[Tensor]) -> Result<Vec<Option<Tensor>>>,
 {
     let level = LegacyVmapLevel::enter()?;
-    if args.is_empty() {
-        return Err(Error::Value(format!(
-            "vmap({name})(<inputs>): got no inputs. Maybe you forgot to add inputs, or you are \
-             trying to vmap over a function with no inputs. The latter is unsupported."
-        )));
-    }
+    let mut tensors = Vec::with_capacity(args.len());
     for arg in args {
+        let Some(arg) = arg else {
+            return Err(Error::Value(format!(
+                "vmap({name}, in_dims=0, ...)(<inputs>): Got in_dim=0 for an input but the input \
+                 is of type <class 'NoneType'>. We cannot vmap over non-Tensor arguments, please \
+                 use None as the respective in_dim"
+            )));
+        };
         if arg.dim() == 0 {
             return Err(Error::Value(format!(
                 "vmap({name}, in_dims=0, ...)(<inputs>): Got in_dim=0 for some input, but that \
@@ -30,16 +37,19 @@ where
                  < 0."
             )));
         }
+        tensors.push(*arg);
     }
-    let sizes: Vec<i64> = args.iter().map(|a| a.size()[0]).collect();
-    if sizes.iter().any(|&s| s != sizes[0]) {
+    let sizes: Vec<i64> = tensors.iter().map(|a| a.size()[0]).collect();
+    let Some(&batch_size) = sizes.first() else {
+        return Err(Error::Runtime("list index out of range".into()));
+    };
+    if sizes.iter().any(|&s| s != batch_size) {
         return Err(Error::Value(format!(
             "vmap: Expected all tensors to have the same size in the mapped dimension, got sizes \
              {sizes:?} for the mapped dimension"
         )));
     }
-    let batch_size = sizes[0];
-    let batched = args
+    let batched = tensors
         .iter()
         .map(|a| Ok(a.f_internal_add_batch_dim(0, level.level())?))
         .collect::<Result<Vec<Tensor>>>()?;

@@ -27,6 +27,12 @@ extern "C" {
         allow_unused: c_int,
         results: *mut *mut C_tensor,
     ) -> *mut c_char;
+    fn tchdist_register_decomposition(
+        name: *const c_char,
+        overload: *const c_char,
+        ir: *const c_char,
+    ) -> *mut c_char;
+    fn tchdist_same_tensor(a: *mut C_tensor, b: *mut C_tensor, same: *mut c_int) -> *mut c_char;
     fn tchdist_grad_fn_name(t: *mut C_tensor, name: *mut *mut c_char) -> *mut c_char;
     fn tchdist_torch_version() -> *const c_char;
     fn tchdist_load_library(path: *const c_char) -> *mut c_char;
@@ -111,6 +117,25 @@ pub(crate) fn grad(
             (!p.is_null()).then(|| unsafe { Tensor::from_ptr(p) })
         })
         .collect())
+}
+
+/// Registers the TorchScript graph `ir` as the JIT decomposition of operator `name` with
+/// overload `overload` (`torch._C._jit_register_decomposition_for_schema`).
+pub(crate) fn register_decomposition(name: &str, overload: &str, ir: &str) -> Result<()> {
+    let c =
+        |s: &str| std::ffi::CString::new(s).map_err(|_| Error::Shim(format!("NUL byte in {s:?}")));
+    let (name, overload, ir) = (c(name)?, c(overload)?, c(ir)?);
+    // SAFETY: three NUL-terminated strings that outlive the call; the shim only reads them.
+    check(unsafe { tchdist_register_decomposition(name.as_ptr(), overload.as_ptr(), ir.as_ptr()) })
+}
+
+/// Whether `a` and `b` are one tensor (share one `TensorImpl`): Python's `a is b`, since
+/// PyTorch keeps one Python object per `TensorImpl`.
+pub(crate) fn same_tensor(a: &Tensor, b: &Tensor) -> Result<bool> {
+    let mut same: c_int = 0;
+    // SAFETY: `a` and `b` are live tensors borrowed for the call; `same` is a valid out-pointer.
+    check(unsafe { tchdist_same_tensor(ptr(a), ptr(b), &mut same) })?;
+    Ok(same != 0)
 }
 
 /// The name of `t.grad_fn` as Python's `type(t.grad_fn).__name__` shows it, or `None` for a

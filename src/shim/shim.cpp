@@ -8,6 +8,8 @@
 #include <dlfcn.h>
 #include <torch/headeronly/version.h>
 #include <torch/csrc/autograd/autograd.h>
+#include <torch/csrc/jit/ir/irparser.h>
+#include <torch/csrc/jit/runtime/decomposition_registry.h>
 #include <torch/torch.h>
 
 #include <stdexcept>
@@ -46,6 +48,21 @@ char *tchdist_grad(const tensor *outputs, int n_outputs, const tensor *grad_outp
       results[i] = res[i].defined() ? new at::Tensor(res[i]) : nullptr;
     }
   });
+}
+
+char *tchdist_register_decomposition(const char *name, const char *overload, const char *ir) {
+  return tchdist::protect([&] {
+    auto graph = std::make_shared<torch::jit::Graph>();
+    torch::jit::parseIR(ir, graph.get());
+    // The dispatcher's own schema object: libtorch looks decompositions up by its address.
+    auto op = c10::Dispatcher::singleton().findSchemaOrThrow(name, overload);
+    torch::jit::RegisterDecomposition(op.schema(), graph);
+  });
+}
+
+char *tchdist_same_tensor(const tensor a, const tensor b, int *same) {
+  return tchdist::protect(
+      [&] { *same = a->unsafeGetTensorImpl() == b->unsafeGetTensorImpl() ? 1 : 0; });
 }
 
 char *tchdist_enter_dual_level(uint64_t *level) {

@@ -22,6 +22,14 @@ char *tchdist_grad(const tensor *outputs, int n_outputs, const tensor *grad_outp
                    const tensor *inputs, int n_inputs, int retain_graph, int create_graph,
                    int allow_unused, tensor *results);
 
+// Parses `ir` (TorchScript IR) and registers it as the JIT decomposition of the operator
+// `name`.`overload`, as torch._C._jit_register_decomposition_for_schema does; libtorch's forward
+// AD runs it for ops without a forward formula.
+char *tchdist_register_decomposition(const char *name, const char *overload, const char *ir);
+
+// *same = 1 when a and b share one TensorImpl (in Python: are the same object), else 0.
+char *tchdist_same_tensor(const tensor a, const tensor b, int *same);
+
 // torch::autograd::forward_ad::enter_dual_level / exit_dual_level.
 char *tchdist_enter_dual_level(uint64_t *level);
 char *tchdist_exit_dual_level(uint64_t level);

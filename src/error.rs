@@ -90,5 +90,55 @@ fn clean_torch_message(message: &str) -> String {
         }
     }
     let cut = text.find("\nException raised from").unwrap_or(text.len());
-    text[..cut].trim_end().to_string()
+    python_type_names(text[..cut].trim_end())
+}
+
+/// libtorch names a tensor type `CPUDoubleType` in messages (`TensorBase::toString`); under
+/// Python the same message says `torch.DoubleTensor` (`torch.cuda.DoubleTensor` on CUDA).
+fn python_type_names(text: &str) -> String {
+    const SCALARS: [&str; 12] = [
+        "ComplexDouble",
+        "ComplexFloat",
+        "BFloat16",
+        "Double",
+        "Float",
+        "Half",
+        "Long",
+        "Int",
+        "Short",
+        "Char",
+        "Byte",
+        "Bool",
+    ];
+    let mut out = text.to_string();
+    for (device, prefix) in [("CPU", "torch."), ("CUDA", "torch.cuda.")] {
+        for scalar in SCALARS {
+            let from = format!("{device}{scalar}Type{{");
+            if out.contains(&from) {
+                out = out.replace(&from, &format!("{prefix}{scalar}Tensor{{"));
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn libtorch_type_names_read_as_python_prints_them() {
+        let msg = "expand(CPUDoubleType{[3, 5, 5]}, size=[5, 5]): the number of sizes provided \
+                   (2) must be greater or equal to the number of dimensions in the tensor (3)\n\
+                   Exception raised from expand at aten/src/ATen/native/TensorShape.cpp:1";
+        assert_eq!(
+            clean_torch_message(msg),
+            "expand(torch.DoubleTensor{[3, 5, 5]}, size=[5, 5]): the number of sizes provided \
+             (2) must be greater or equal to the number of dimensions in the tensor (3)"
+        );
+        assert_eq!(
+            python_type_names("CUDAFloatType{[2]}"),
+            "torch.cuda.FloatTensor{[2]}"
+        );
+    }
 }

@@ -496,6 +496,74 @@ pub fn display(tensor: &Tensor) -> Result<String> {
     ))
 }
 
+/// Python's `repr(float)`: the shortest digits that read back to `v`, in fixed notation for
+/// decimal exponents -4..16 and as `1.5e-05` / `1e+16` outside them.
+pub(crate) fn python_float_repr(v: f64) -> String {
+    if let Some(s) = non_finite(v) {
+        return s.to_string();
+    }
+    // Rust's `{:e}` gives the shortest round-trip length ("-1.25e-7", "0e0"), but on an exact
+    // tie it may round the last digit up where Python (David Gay's dtoa) picks the closest
+    // digits, ties to even. Re-round to that length exactly (Rust's `{:.*e}` rounds half to
+    // even) and keep it when it still reads back to `v`.
+    let shortest = format!("{v:e}");
+    let len = shortest
+        .split('e')
+        .next()
+        .map_or(1, |m| m.chars().filter(char::is_ascii_digit).count());
+    let exact = format!("{v:.*e}", len.saturating_sub(1));
+    let sci = if exact.parse::<f64>().ok() == Some(v) {
+        exact
+    } else {
+        shortest
+    };
+    let (mantissa, exp) = sci.split_once('e').unwrap_or((&sci, "0"));
+    let exp: i64 = exp.parse().unwrap_or(0);
+    let (sign, mantissa) = match mantissa.strip_prefix('-') {
+        Some(m) => ("-", m),
+        None => ("", mantissa),
+    };
+    let digits: String = mantissa.chars().filter(char::is_ascii_digit).collect();
+    if !(-4..16).contains(&exp) {
+        let rest = &digits[1..];
+        let frac = if rest.is_empty() {
+            String::new()
+        } else {
+            format!(".{rest}")
+        };
+        let esign = if exp < 0 { '-' } else { '+' };
+        return format!(
+            "{sign}{}{frac}e{esign}{:02}",
+            &digits[..1],
+            exp.unsigned_abs()
+        );
+    }
+    if exp < 0 {
+        let zeros = "0".repeat((-exp - 1) as usize);
+        return format!("{sign}0.{zeros}{digits}");
+    }
+    let int_len = exp as usize + 1;
+    if digits.len() <= int_len {
+        let zeros = "0".repeat(int_len - digits.len());
+        format!("{sign}{digits}{zeros}.0")
+    } else {
+        format!("{sign}{}.{}", &digits[..int_len], &digits[int_len..])
+    }
+}
+
+/// Python's `f"{tensor}"` (`Tensor.__format__`): a 0-dimensional tensor formats as its
+/// `item()` (a Python float), any other as `str(tensor)`.
+///
+/// # Errors
+/// As [`display`].
+pub(crate) fn format_value(tensor: &Tensor) -> Result<String> {
+    if tensor.dim() == 0 {
+        let v = tch::no_grad(|| tensor.f_detach()?.f_double_value(&[]))?;
+        return Ok(python_float_repr(v));
+    }
+    display(tensor)
+}
+
 /// PyTorch's name for a dtype: `torch.float32`.
 pub fn dtype_name(kind: Kind) -> &'static str {
     match kind {
@@ -650,6 +718,29 @@ mod tests {
 
     fn repr64(values: &[f64], shape: &[usize]) -> String {
         tensor_repr(values, shape, FloatKind::F64, &PrintOptions::default())
+    }
+
+    #[test]
+    fn python_float_repr_matches_python() {
+        let cases = [
+            (0.0, "0.0"),
+            (-0.0, "-0.0"),
+            (1.0, "1.0"),
+            (0.0277f32 as f64, "0.027699999511241913"),
+            (-1e-5f32 as f64, "-9.999999747378752e-06"),
+            (1e16, "1e+16"),
+            (1e16f32 as f64, "1.0000000272564224e+16"),
+            (2.4459f32 as f64, "2.4458999633789062"),
+            (123456.5, "123456.5"),
+            (0.0001, "0.0001"),
+            (0.00001, "1e-05"),
+            (1e15, "1000000000000000.0"),
+            (f64::NAN, "nan"),
+            (f64::NEG_INFINITY, "-inf"),
+        ];
+        for (v, want) in cases {
+            assert_eq!(python_float_repr(v), want, "{v:e}");
+        }
     }
 
     #[test]

@@ -4,41 +4,75 @@ use std::fmt;
 
 use tch::{Kind, Tensor};
 
-use crate::error::Result;
+use crate::error::{Error, Result};
 
 /// A region a parameter or a value must lie in, with PyTorch's `check` and `repr`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+///
+/// PyTorch counterpart: the `torch.distributions.constraints` objects the distributions in
+/// this crate use.
+///
+/// ```
+/// # fn main() -> tchdist::Result<()> {
+/// use tch::Tensor;
+/// use tchdist::distributions::Constraint;
+/// let c = Constraint::Independent(Box::new(Constraint::Positive), 1);
+/// assert_eq!(c.to_string(), "IndependentConstraint(GreaterThan(lower_bound=0.0), 1)");
+/// let ok = c.check(&Tensor::from_slice(&[1.0f64, -1.0, 2.0, 3.0]).reshape([2, 2]))?;
+/// assert_eq!(Vec::<bool>::try_from(ok)?, vec![false, true]);
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Constraint {
     /// `constraints.real`: not NaN (infinities pass).
     Real,
-    /// `constraints.real_vector`: `independent(real, 1)`.
+    /// `constraints.real_vector`: `independent(real, 1)`; behaves and prints exactly as
+    /// `Constraint::Independent(Box::new(Constraint::Real), 1)`.
     RealVector,
+    /// `constraints.positive`: `GreaterThan(lower_bound=0.0)`, `0.0 < value`.
+    Positive,
     /// `constraints.positive_definite`: symmetric (`isclose` with `atol=1e-6`) and Cholesky
     /// succeeds.
     PositiveDefinite,
     /// `constraints.lower_cholesky`: lower-triangular with a positive diagonal.
     LowerCholesky,
+    /// `constraints.independent(base, reinterpreted_batch_ndims)`: the base constraint, with
+    /// that many more rightmost dimensions making one event (all must hold).
+    Independent(Box<Constraint>, usize),
 }
 
 impl Constraint {
-    /// `Constraint.check(value)`: a boolean tensor over the batch dimensions.
+    /// `Constraint.check(value)`: a boolean tensor over the dimensions left of the event.
     ///
     /// # Errors
-    /// Only when libtorch fails on the value (a wrong rank, say).
+    /// `Independent` over a value with too few dimensions: PyTorch's
+    /// "Expected value.dim() >= ..." `ValueError`; otherwise only when libtorch fails on the
+    /// value (a wrong rank, say).
+    ///
+    /// ```
+    /// # fn main() -> tchdist::Result<()> {
+    /// use tch::Tensor;
+    /// use tchdist::distributions::Constraint;
+    /// let ok = Constraint::Real.check(&Tensor::from_slice(&[1.0f64, f64::NAN]))?;
+    /// assert_eq!(Vec::<bool>::try_from(ok)?, vec![true, false]);
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn check(&self, value: &Tensor) -> Result<Tensor> {
         match self {
             Constraint::Real => Ok(value.f_eq_tensor(value)?),
-            Constraint::RealVector => {
-                // _IndependentConstraint.check with reinterpreted_batch_ndims = 1.
-                let result = value.f_eq_tensor(value)?;
-                let mut shape = result.size();
-                shape.pop();
-                shape.push(-1);
-                Ok(result.f_reshape(&shape)?.f_all_dim(-1, false)?)
-            }
+            Constraint::RealVector => independent_check(&Constraint::Real, 1, value),
+            Constraint::Positive => Ok(value.f_gt(0.0)?),
+            Constraint::Independent(base, n) => independent_check(base, *n, value),
             Constraint::PositiveDefinite => {
                 let size = value.size();
                 let n = size.len();
+                if n < 2 {
+                    return Err(Error::Runtime(format!(
+                        "positive_definite check needs a matrix, got a tensor of shape {}",
+                        super::torch_size(&size)
+                    )));
+                }
                 // _Square.check: a full tensor of `rows == cols` over the batch shape.
                 if size[n - 2] != size[n - 1] {
                     return Ok(Tensor::f_full(
@@ -62,7 +96,7 @@ impl Constraint {
             Constraint::LowerCholesky => {
                 let tril = value.f_tril(0)?;
                 let mut flat = value.size();
-                flat.truncate(flat.len() - 2);
+                flat.truncate(flat.len().saturating_sub(2));
                 flat.push(-1);
                 let (lower, _) = tril
                     .f_eq_tensor(value)?
@@ -75,24 +109,58 @@ impl Constraint {
     }
 
     /// The number of rightmost dimensions that make one event (`Constraint.event_dim`).
+    ///
+    /// ```
+    /// use tchdist::distributions::Constraint;
+    /// assert_eq!(Constraint::RealVector.independent(2).event_dim(), 3);
+    /// ```
     pub fn event_dim(&self) -> usize {
         match self {
-            Constraint::Real => 0,
+            Constraint::Real | Constraint::Positive => 0,
             Constraint::RealVector => 1,
             Constraint::PositiveDefinite | Constraint::LowerCholesky => 2,
+            Constraint::Independent(base, n) => base.event_dim() + n,
         }
     }
+
+    /// `constraints.independent(self, reinterpreted_batch_ndims)`.
+    ///
+    /// ```
+    /// use tchdist::distributions::Constraint;
+    /// assert_eq!(Constraint::Real.independent(2).to_string(), "IndependentConstraint(Real(), 2)");
+    /// ```
+    pub fn independent(self, reinterpreted_batch_ndims: usize) -> Constraint {
+        Constraint::Independent(Box::new(self), reinterpreted_batch_ndims)
+    }
+}
+
+/// `_IndependentConstraint.check`: the base check, then `all` over the `n` rightmost dims.
+fn independent_check(base: &Constraint, n: usize, value: &Tensor) -> Result<Tensor> {
+    let result = base.check(value)?;
+    let dim = result.dim();
+    if dim < n {
+        return Err(Error::Value(format!(
+            "Expected value.dim() >= {} but got {}",
+            base.event_dim() + n,
+            value.dim()
+        )));
+    }
+    let mut shape = result.size()[..dim - n].to_vec();
+    shape.push(-1);
+    Ok(result.f_reshape(&shape)?.f_all_dim(-1, false)?)
 }
 
 impl fmt::Display for Constraint {
     /// PyTorch's `repr(constraint)`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Constraint::Real => "Real()",
-            Constraint::RealVector => "IndependentConstraint(Real(), 1)",
-            Constraint::PositiveDefinite => "PositiveDefinite()",
-            Constraint::LowerCholesky => "LowerCholesky()",
-        })
+        match self {
+            Constraint::Real => f.write_str("Real()"),
+            Constraint::RealVector => f.write_str("IndependentConstraint(Real(), 1)"),
+            Constraint::Positive => f.write_str("GreaterThan(lower_bound=0.0)"),
+            Constraint::PositiveDefinite => f.write_str("PositiveDefinite()"),
+            Constraint::LowerCholesky => f.write_str("LowerCholesky()"),
+            Constraint::Independent(base, n) => write!(f, "IndependentConstraint({base}, {n})"),
+        }
     }
 }
 

@@ -4,55 +4,231 @@
 //! generator, so that after the same `manual_seed` it produces the same bits as Python.
 
 pub(crate) mod constraints;
+mod distribution;
+mod independent;
+mod kl;
+mod lowrank_multivariate_normal;
 mod multivariate_normal;
+mod normal;
+mod utils;
 
 pub use constraints::Constraint;
+pub use distribution::Distribution;
+pub use independent::Independent;
+pub use kl::kl_divergence;
+pub use lowrank_multivariate_normal::LowRankMultivariateNormal;
 pub use multivariate_normal::{MultivariateNormal, MvnParam};
+pub use normal::Normal;
 
 use tch::Tensor;
 
 use crate::error::{Error, Result};
 
-/// The interface shared by all distributions: `torch.distributions.Distribution`.
-pub trait Distribution {
-    /// The shape over which parameters are batched (`Distribution.batch_shape`).
-    fn batch_shape(&self) -> &[i64];
-
-    /// The shape of a single sample (`Distribution.event_shape`).
-    fn event_shape(&self) -> &[i64];
-
-    /// A reparameterized sample of shape `sample_shape + batch_shape + event_shape`
-    /// (`Distribution.rsample`): gradients flow back to the parameters.
-    ///
-    /// # Errors
-    /// Fails when libtorch rejects the shapes or the parameters.
-    fn rsample(&self, sample_shape: &[i64]) -> Result<Tensor>;
-
-    /// A sample with gradients disabled (`Distribution.sample`: `rsample` under `torch.no_grad()`).
-    ///
-    /// # Errors
-    /// As [`Distribution::rsample`].
-    fn sample(&self, sample_shape: &[i64]) -> Result<Tensor> {
-        let _guard = tch::no_grad_guard();
-        self.rsample(sample_shape)
-    }
-
-    /// The log of the density at `value` (`Distribution.log_prob`).
-    ///
-    /// # Errors
-    /// With validation on, a value whose shape does not broadcast against
-    /// `batch_shape + event_shape`, or that lies outside the support, is rejected with PyTorch's
-    /// message.
-    fn log_prob(&self, value: &Tensor) -> Result<Tensor>;
-
-    /// `sample_shape + batch_shape + event_shape` (`Distribution._extended_shape`).
-    fn extended_shape(&self, sample_shape: &[i64]) -> Vec<i64> {
-        let mut shape = sample_shape.to_vec();
-        shape.extend_from_slice(self.batch_shape());
-        shape.extend_from_slice(self.event_shape());
-        shape
-    }
+/// One of tchdist's distributions, owned: what [`Independent`] wraps and what
+/// [`kl_divergence`] dispatches on (tchdist's counterpart of Python's dynamic typing; no
+/// PyTorch class).
+///
+/// A closed enum rather than `Box<dyn Distribution>` so that `expand` can return a concrete
+/// distribution and `kl_divergence` can `match` on the concrete pair, with the compiler
+/// checking every pair. It implements [`Distribution`] by delegating to the variant.
+///
+/// ```
+/// # fn main() -> tchdist::Result<()> {
+/// use tch::Tensor;
+/// use tchdist::distributions::{AnyDistribution, Distribution, Normal};
+/// let normal = Normal::new(&Tensor::zeros([3], tch::kind::FLOAT_CPU), &Tensor::ones([3], tch::kind::FLOAT_CPU))?;
+/// let any = AnyDistribution::from(normal);
+/// assert_eq!(any.name(), "Normal");
+/// assert_eq!(any.expand(&[2, 3])?.batch_shape(), &[2, 3]);
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Debug)]
+pub enum AnyDistribution {
+    /// A [`Normal`].
+    Normal(Normal),
+    /// A [`MultivariateNormal`].
+    MultivariateNormal(MultivariateNormal),
+    /// A [`LowRankMultivariateNormal`].
+    LowRankMultivariateNormal(LowRankMultivariateNormal),
+    /// An [`Independent`].
+    Independent(Independent),
 }
+
+/// A borrowed [`AnyDistribution`]: what [`kl_divergence`] takes, so that callers keep their
+/// distributions (no PyTorch class).
+///
+/// ```
+/// # fn main() -> tchdist::Result<()> {
+/// use tch::Tensor;
+/// use tchdist::distributions::{DistributionRef, Normal};
+/// let normal = Normal::new(&Tensor::zeros([3], tch::kind::FLOAT_CPU), &Tensor::ones([3], tch::kind::FLOAT_CPU))?;
+/// assert!(matches!(DistributionRef::from(&normal), DistributionRef::Normal(_)));
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Clone, Copy, Debug)]
+pub enum DistributionRef<'a> {
+    /// A [`Normal`].
+    Normal(&'a Normal),
+    /// A [`MultivariateNormal`].
+    MultivariateNormal(&'a MultivariateNormal),
+    /// A [`LowRankMultivariateNormal`].
+    LowRankMultivariateNormal(&'a LowRankMultivariateNormal),
+    /// An [`Independent`].
+    Independent(&'a Independent),
+}
+
+macro_rules! any_distribution_variants {
+    ($($variant:ident),*) => {
+        $(
+            impl From<$variant> for AnyDistribution {
+                fn from(d: $variant) -> Self {
+                    AnyDistribution::$variant(d)
+                }
+            }
+
+            impl<'a> From<&'a $variant> for DistributionRef<'a> {
+                fn from(d: &'a $variant) -> Self {
+                    DistributionRef::$variant(d)
+                }
+            }
+        )*
+
+        impl<'a> From<&'a AnyDistribution> for DistributionRef<'a> {
+            fn from(d: &'a AnyDistribution) -> Self {
+                match d {
+                    $(AnyDistribution::$variant(x) => DistributionRef::$variant(x),)*
+                }
+            }
+        }
+
+        impl AnyDistribution {
+            /// The distribution as a `&dyn Distribution`.
+            ///
+            /// ```
+            /// # fn main() -> tchdist::Result<()> {
+            /// use tch::Tensor;
+            /// use tchdist::distributions::{AnyDistribution, Normal};
+            /// let normal = Normal::new(&Tensor::zeros([3], tch::kind::FLOAT_CPU), &Tensor::ones([3], tch::kind::FLOAT_CPU))?;
+            /// assert_eq!(AnyDistribution::from(normal).as_dyn().batch_shape(), &[3]);
+            /// # Ok(())
+            /// # }
+            /// ```
+            pub fn as_dyn(&self) -> &dyn Distribution {
+                match self {
+                    $(AnyDistribution::$variant(x) => x,)*
+                }
+            }
+        }
+
+        impl<'a> DistributionRef<'a> {
+            /// The distribution as a `&dyn Distribution`.
+            ///
+            /// ```
+            /// # fn main() -> tchdist::Result<()> {
+            /// use tch::Tensor;
+            /// use tchdist::distributions::{DistributionRef, Normal};
+            /// let normal = Normal::new(&Tensor::zeros([3], tch::kind::FLOAT_CPU), &Tensor::ones([3], tch::kind::FLOAT_CPU))?;
+            /// assert_eq!(DistributionRef::from(&normal).as_dyn().name(), "Normal");
+            /// # Ok(())
+            /// # }
+            /// ```
+            pub fn as_dyn(self) -> &'a dyn Distribution {
+                match self {
+                    $(DistributionRef::$variant(x) => x,)*
+                }
+            }
+        }
+
+        impl Distribution for AnyDistribution {
+            fn batch_shape(&self) -> &[i64] {
+                self.as_dyn().batch_shape()
+            }
+
+            fn event_shape(&self) -> &[i64] {
+                self.as_dyn().event_shape()
+            }
+
+            fn name(&self) -> &'static str {
+                self.as_dyn().name()
+            }
+
+            fn repr(&self) -> Result<String> {
+                self.as_dyn().repr()
+            }
+
+            fn validate_args(&self) -> bool {
+                self.as_dyn().validate_args()
+            }
+
+            fn has_rsample(&self) -> bool {
+                self.as_dyn().has_rsample()
+            }
+
+            fn support(&self) -> Result<Constraint> {
+                self.as_dyn().support()
+            }
+
+            fn rsample(&self, sample_shape: &[i64]) -> Result<Tensor> {
+                self.as_dyn().rsample(sample_shape)
+            }
+
+            fn sample(&self, sample_shape: &[i64]) -> Result<Tensor> {
+                self.as_dyn().sample(sample_shape)
+            }
+
+            fn log_prob(&self, value: &Tensor) -> Result<Tensor> {
+                self.as_dyn().log_prob(value)
+            }
+
+            fn cdf(&self, value: &Tensor) -> Result<Tensor> {
+                self.as_dyn().cdf(value)
+            }
+
+            fn icdf(&self, value: &Tensor) -> Result<Tensor> {
+                self.as_dyn().icdf(value)
+            }
+
+            fn entropy(&self) -> Result<Tensor> {
+                self.as_dyn().entropy()
+            }
+
+            fn perplexity(&self) -> Result<Tensor> {
+                self.as_dyn().perplexity()
+            }
+
+            fn mean(&self) -> Result<Tensor> {
+                self.as_dyn().mean()
+            }
+
+            fn mode(&self) -> Result<Tensor> {
+                self.as_dyn().mode()
+            }
+
+            fn variance(&self) -> Result<Tensor> {
+                self.as_dyn().variance()
+            }
+
+            fn stddev(&self) -> Result<Tensor> {
+                self.as_dyn().stddev()
+            }
+
+            fn expand(&self, batch_shape: &[i64]) -> Result<Self> {
+                Ok(match self {
+                    $(AnyDistribution::$variant(x) => AnyDistribution::$variant(x.expand(batch_shape)?),)*
+                })
+            }
+        }
+    };
+}
+
+any_distribution_variants!(
+    Normal,
+    MultivariateNormal,
+    LowRankMultivariateNormal,
+    Independent
+);
 
 /// `torch.broadcast_shapes` (`torch._refs._broadcast_shapes`), with PyTorch's error text.
 pub(crate) fn broadcast_shapes(shapes: &[&[i64]]) -> Result<Vec<i64>> {
@@ -101,35 +277,6 @@ pub(crate) fn shape_tuple(shape: &[i64]) -> String {
             format!("({})", dims.join(", "))
         }
     }
-}
-
-/// `Distribution._validate_sample`'s shape checks, with PyTorch's messages.
-pub(crate) fn validate_sample_shape(
-    value: &Tensor,
-    batch_shape: &[i64],
-    event_shape: &[i64],
-) -> Result<()> {
-    let actual = value.size();
-    let event_start = actual.len().checked_sub(event_shape.len());
-    if event_start.map(|start| &actual[start..]) != Some(event_shape) {
-        return Err(Error::Value(format!(
-            "The right-most size of value must match event_shape: {} vs {}.",
-            torch_size(&actual),
-            torch_size(event_shape)
-        )));
-    }
-    let mut expected = batch_shape.to_vec();
-    expected.extend_from_slice(event_shape);
-    for (i, j) in actual.iter().rev().zip(expected.iter().rev()) {
-        if *i != 1 && *j != 1 && i != j {
-            return Err(Error::Value(format!(
-                "Value is not broadcastable with batch_shape+event_shape: {} vs {}.",
-                torch_size(&actual),
-                torch_size(&expected)
-            )));
-        }
-    }
-    Ok(())
 }
 
 #[cfg(test)]

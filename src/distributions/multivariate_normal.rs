@@ -5,13 +5,25 @@ use std::f64::consts::PI;
 
 use tch::{Kind, Tensor};
 
-use super::constraints::{all_true, Constraint};
-use super::{broadcast_shapes, shape_tuple, torch_size, validate_sample_shape, Distribution};
+use super::constraints::Constraint;
+use super::distribution::{repr_params, validate_param, validate_sample};
+use super::utils::{expand_cell, lazy, standard_normal};
+use super::{broadcast_shapes, shape_tuple, torch_size, Distribution};
 use crate::error::{Error, Result};
-use crate::format;
 
 /// Which matrix parameterises a [`MultivariateNormal`]: PyTorch's "exactly one of
 /// `covariance_matrix`, `precision_matrix`, `scale_tril`".
+///
+/// ```
+/// # fn main() -> tchdist::Result<()> {
+/// use tch::Tensor;
+/// use tchdist::distributions::{Distribution, MultivariateNormal, MvnParam};
+/// let prec = MvnParam::PrecisionMatrix(Tensor::eye(3, tch::kind::DOUBLE_CPU));
+/// let d = MultivariateNormal::new(&Tensor::zeros([3], tch::kind::DOUBLE_CPU), prec, true)?;
+/// assert_eq!(d.event_shape(), &[3]);
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Debug)]
 pub enum MvnParam {
     /// A positive-definite covariance matrix Σ (batched: `(..., d, d)`).
@@ -44,6 +56,27 @@ impl MvnParam {
             MvnParam::ScaleTril(_) => Constraint::LowerCholesky,
             _ => Constraint::PositiveDefinite,
         }
+    }
+
+    /// The same kind of parameter holding `m`.
+    fn with_matrix(&self, m: Tensor) -> MvnParam {
+        match self {
+            MvnParam::CovarianceMatrix(_) => MvnParam::CovarianceMatrix(m),
+            MvnParam::PrecisionMatrix(_) => MvnParam::PrecisionMatrix(m),
+            MvnParam::ScaleTril(_) => MvnParam::ScaleTril(m),
+        }
+    }
+
+    /// A second handle to the same matrix (tch's `shallow_clone`: no copy).
+    ///
+    /// ```
+    /// use tch::Tensor;
+    /// use tchdist::distributions::MvnParam;
+    /// let p = MvnParam::ScaleTril(Tensor::eye(2, tch::kind::FLOAT_CPU));
+    /// assert!(matches!(p.shallow_clone(), MvnParam::ScaleTril(_)));
+    /// ```
+    pub fn shallow_clone(&self) -> MvnParam {
+        self.with_matrix(self.matrix().shallow_clone())
     }
 }
 
@@ -87,6 +120,17 @@ impl MultivariateNormal {
     ///
     /// # Errors
     /// As [`MultivariateNormal::new`].
+    ///
+    /// ```
+    /// # fn main() -> tchdist::Result<()> {
+    /// use tch::Tensor;
+    /// use tchdist::distributions::MultivariateNormal;
+    /// let cov = Tensor::from_slice(&[1.0f64, 2.0, 2.0, 1.0]).reshape([2, 2]); // not PD
+    /// let err = MultivariateNormal::from_covariance(&Tensor::zeros([2], tch::kind::DOUBLE_CPU), &cov);
+    /// assert!(err.unwrap_err().to_string().starts_with("Expected parameter covariance_matrix"));
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn from_covariance(loc: &Tensor, covariance_matrix: &Tensor) -> Result<Self> {
         Self::new(
             loc,
@@ -99,6 +143,17 @@ impl MultivariateNormal {
     ///
     /// # Errors
     /// As [`MultivariateNormal::new`].
+    ///
+    /// ```
+    /// # fn main() -> tchdist::Result<()> {
+    /// use tch::Tensor;
+    /// use tchdist::distributions::MultivariateNormal;
+    /// let prec = Tensor::from_slice(&[4.0f64, 0.0, 0.0, 0.25]).reshape([2, 2]);
+    /// let d = MultivariateNormal::from_precision(&Tensor::zeros([2], tch::kind::DOUBLE_CPU), &prec)?;
+    /// assert_eq!(Vec::<f64>::try_from(d.covariance_matrix()?.reshape([-1]))?, vec![0.25, 0.0, 0.0, 4.0]);
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn from_precision(loc: &Tensor, precision_matrix: &Tensor) -> Result<Self> {
         Self::new(
             loc,
@@ -111,6 +166,17 @@ impl MultivariateNormal {
     ///
     /// # Errors
     /// As [`MultivariateNormal::new`].
+    ///
+    /// ```
+    /// # fn main() -> tchdist::Result<()> {
+    /// use tch::Tensor;
+    /// use tchdist::distributions::{Distribution, MultivariateNormal};
+    /// let l = Tensor::from_slice(&[2.0f64, 0.0, 1.0, 1.0]).reshape([2, 2]);
+    /// let d = MultivariateNormal::from_scale_tril(&Tensor::zeros([2], tch::kind::DOUBLE_CPU), &l)?;
+    /// assert_eq!(Vec::<f64>::try_from(d.variance()?)?, vec![4.0, 2.0]);
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn from_scale_tril(loc: &Tensor, scale_tril: &Tensor) -> Result<Self> {
         Self::new(loc, MvnParam::ScaleTril(scale_tril.shallow_clone()), true)
     }
@@ -128,6 +194,17 @@ impl MultivariateNormal {
     /// - A matrix whose size is not `d x d` (PyTorch accepts it and fails later, inside
     ///   `sample` or `log_prob`; tchdist refuses it here).
     /// - A Cholesky factorisation that fails: libtorch's `linalg.cholesky` message.
+    ///
+    /// ```
+    /// # fn main() -> tchdist::Result<()> {
+    /// use tch::Tensor;
+    /// use tchdist::distributions::{Distribution, MultivariateNormal, MvnParam};
+    /// let cov = MvnParam::CovarianceMatrix(Tensor::eye(2, tch::kind::FLOAT_CPU).expand([3, 2, 2], false));
+    /// let d = MultivariateNormal::new(&Tensor::zeros([4, 1, 2], tch::kind::FLOAT_CPU), cov, false)?;
+    /// assert_eq!(d.batch_shape(), &[4, 3]);
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn new(loc: &Tensor, param: MvnParam, validate_args: bool) -> Result<Self> {
         if loc.dim() < 1 {
             return Err(Error::Value("loc must be at least one-dimensional.".into()));
@@ -158,14 +235,9 @@ impl MultivariateNormal {
         loc_expand.push(-1);
         let loc = loc.f_expand(&loc_expand, false)?;
         let event_shape = vec![loc_size[loc_size.len() - 1]];
-        let given = match param {
-            MvnParam::CovarianceMatrix(_) => MvnParam::CovarianceMatrix(expanded),
-            MvnParam::PrecisionMatrix(_) => MvnParam::PrecisionMatrix(expanded),
-            MvnParam::ScaleTril(_) => MvnParam::ScaleTril(expanded),
-        };
         let mut mvn = MultivariateNormal {
             loc,
-            given,
+            given: param.with_matrix(expanded),
             unbroadcasted_scale_tril: Tensor::new(),
             batch_shape,
             event_shape,
@@ -175,8 +247,8 @@ impl MultivariateNormal {
             precision_matrix: OnceCell::new(),
         };
         if validate_args {
-            mvn.validate_param("loc", &mvn.loc, Constraint::RealVector)?;
-            mvn.validate_param(name, mvn.given.matrix(), mvn.given.constraint())?;
+            validate_param(&mvn, "loc", &mvn.loc, &Constraint::RealVector)?;
+            validate_param(&mvn, name, mvn.given.matrix(), &mvn.given.constraint())?;
         }
         let d = mvn.event_shape[0];
         if matrix_size[matrix_size.len() - 2..] != [d, d] {
@@ -194,49 +266,35 @@ impl MultivariateNormal {
         Ok(mvn)
     }
 
-    /// Checks one parameter against its constraint, raising PyTorch's `ValueError` text.
-    fn validate_param(&self, param: &str, value: &Tensor, constraint: Constraint) -> Result<()> {
-        if all_true(&constraint.check(value)?)? {
-            return Ok(());
-        }
-        Err(Error::Constraint {
-            param: param.to_string(),
-            shape: shape_tuple(&value.size()),
-            distribution: self.repr()?,
-            constraint: constraint.to_string(),
-            values: format::display(value)?,
-        })
-    }
-
-    /// `repr(dist)`: `MultivariateNormal(loc: torch.Size([2]), covariance_matrix: torch.Size([2, 2]))`,
-    /// with a one-element parameter printed as its tensor, as `Distribution.__repr__` does.
-    pub fn repr(&self) -> Result<String> {
-        let param = |t: &Tensor| -> Result<String> {
-            if t.numel() == 1 {
-                format::display(t)
-            } else {
-                Ok(torch_size(&t.size()))
-            }
-        };
-        Ok(format!(
-            "MultivariateNormal(loc: {}, {}: {})",
-            param(&self.loc)?,
-            self.given.name(),
-            param(self.given.matrix())?
-        ))
-    }
-
     /// The mean vector, broadcast to `batch_shape + event_shape` (`MultivariateNormal.loc`).
+    ///
+    /// ```
+    /// # fn main() -> tchdist::Result<()> {
+    /// use tch::Tensor;
+    /// use tchdist::distributions::MultivariateNormal;
+    /// let eye = Tensor::eye(2, tch::kind::FLOAT_CPU).expand([3, 2, 2], false);
+    /// let d = MultivariateNormal::from_covariance(&Tensor::zeros([2], tch::kind::FLOAT_CPU), &eye)?;
+    /// assert_eq!(d.loc().size(), vec![3, 2]);
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn loc(&self) -> &Tensor {
         &self.loc
     }
 
-    /// Whether constructor arguments and `log_prob` values are validated (`validate_args`).
-    pub fn validate_args(&self) -> bool {
-        self.validate_args
-    }
-
     /// The Cholesky factor before broadcasting (`_unbroadcasted_scale_tril`).
+    ///
+    /// ```
+    /// # fn main() -> tchdist::Result<()> {
+    /// use tch::Tensor;
+    /// use tchdist::distributions::MultivariateNormal;
+    /// let cov = Tensor::from_slice(&[4.0f64, 0.0, 0.0, 9.0]).reshape([2, 2]);
+    /// let d = MultivariateNormal::from_covariance(&Tensor::zeros([5, 2], tch::kind::DOUBLE_CPU), &cov)?;
+    /// assert_eq!(d.unbroadcasted_scale_tril().size(), vec![2, 2]);
+    /// assert_eq!(d.unbroadcasted_scale_tril().double_value(&[1, 1]), 3.0);
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn unbroadcasted_scale_tril(&self) -> &Tensor {
         &self.unbroadcasted_scale_tril
     }
@@ -252,6 +310,17 @@ impl MultivariateNormal {
     ///
     /// # Errors
     /// Only if libtorch fails to expand.
+    ///
+    /// ```
+    /// # fn main() -> tchdist::Result<()> {
+    /// use tch::Tensor;
+    /// use tchdist::distributions::MultivariateNormal;
+    /// let cov = Tensor::from_slice(&[4.0f64, 2.0, 2.0, 2.0]).reshape([2, 2]);
+    /// let d = MultivariateNormal::from_covariance(&Tensor::zeros([2], tch::kind::DOUBLE_CPU), &cov)?;
+    /// assert_eq!(Vec::<f64>::try_from(d.scale_tril()?.reshape([-1]))?, vec![2.0, 0.0, 1.0, 1.0]);
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn scale_tril(&self) -> Result<&Tensor> {
         if let MvnParam::ScaleTril(m) = &self.given {
             return Ok(m);
@@ -267,6 +336,17 @@ impl MultivariateNormal {
     ///
     /// # Errors
     /// Only if libtorch fails.
+    ///
+    /// ```
+    /// # fn main() -> tchdist::Result<()> {
+    /// use tch::Tensor;
+    /// use tchdist::distributions::MultivariateNormal;
+    /// let l = Tensor::from_slice(&[2.0f64, 0.0, 1.0, 1.0]).reshape([2, 2]);
+    /// let d = MultivariateNormal::from_scale_tril(&Tensor::zeros([2], tch::kind::DOUBLE_CPU), &l)?;
+    /// assert_eq!(Vec::<f64>::try_from(d.covariance_matrix()?.reshape([-1]))?, vec![4.0, 2.0, 2.0, 2.0]);
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn covariance_matrix(&self) -> Result<&Tensor> {
         if let MvnParam::CovarianceMatrix(m) = &self.given {
             return Ok(m);
@@ -282,6 +362,17 @@ impl MultivariateNormal {
     ///
     /// # Errors
     /// Only if libtorch fails.
+    ///
+    /// ```
+    /// # fn main() -> tchdist::Result<()> {
+    /// use tch::Tensor;
+    /// use tchdist::distributions::MultivariateNormal;
+    /// let cov = Tensor::from_slice(&[4.0f64, 0.0, 0.0, 0.25]).reshape([2, 2]);
+    /// let d = MultivariateNormal::from_covariance(&Tensor::zeros([2], tch::kind::DOUBLE_CPU), &cov)?;
+    /// assert_eq!(Vec::<f64>::try_from(d.precision_matrix()?.reshape([-1]))?, vec![0.25, 0.0, 0.0, 4.0]);
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn precision_matrix(&self) -> Result<&Tensor> {
         if let MvnParam::PrecisionMatrix(m) = &self.given {
             return Ok(m);
@@ -293,15 +384,15 @@ impl MultivariateNormal {
                 .f_expand(self.matrix_shape(), false)?)
         })
     }
-}
 
-/// `lazy_property`: computed once, with grad enabled, so the result keeps its graph.
-fn lazy(cell: &OnceCell<Tensor>, f: impl FnOnce() -> Result<Tensor>) -> Result<&Tensor> {
-    if let Some(t) = cell.get() {
-        return Ok(t);
+    /// `log |L| = Σ log diag(L)` over the unbroadcasted factor (PyTorch's `half_log_det`).
+    fn half_log_det(&self) -> Result<Tensor> {
+        Ok(self
+            .unbroadcasted_scale_tril
+            .f_diagonal(0, -2, -1)?
+            .f_log()?
+            .f_sum_dim_intlist(&[-1i64][..], false, None::<Kind>)?)
     }
-    let value = tch::with_grad(f)?;
-    Ok(cell.get_or_init(|| value))
 }
 
 impl Distribution for MultivariateNormal {
@@ -311,6 +402,42 @@ impl Distribution for MultivariateNormal {
 
     fn event_shape(&self) -> &[i64] {
         &self.event_shape
+    }
+
+    fn name(&self) -> &'static str {
+        "MultivariateNormal"
+    }
+
+    /// `loc` and, in `arg_constraints` order, every matrix set on the instance: the one
+    /// passed in and any lazy property already computed (they land in `__dict__`).
+    fn repr(&self) -> Result<String> {
+        let mut params: Vec<(&str, &Tensor)> = vec![("loc", &self.loc)];
+        let cells = [
+            ("covariance_matrix", &self.covariance_matrix),
+            ("precision_matrix", &self.precision_matrix),
+            ("scale_tril", &self.scale_tril),
+        ];
+        for (name, cell) in cells {
+            if self.given.name() == name {
+                params.push((name, self.given.matrix()));
+            } else if let Some(t) = cell.get() {
+                params.push((name, t));
+            }
+        }
+        repr_params(self.name(), &params)
+    }
+
+    fn validate_args(&self) -> bool {
+        self.validate_args
+    }
+
+    fn has_rsample(&self) -> bool {
+        true
+    }
+
+    /// `constraints.real_vector`.
+    fn support(&self) -> Result<Constraint> {
+        Ok(Constraint::RealVector)
     }
 
     /// `loc + _batch_mv(L, eps)` with `eps = torch.empty(shape).normal_()`.
@@ -325,19 +452,74 @@ impl Distribution for MultivariateNormal {
     /// `-0.5 * (k log 2π + M) - Σ log diag(L)`, M from `_batch_mahalanobis`.
     fn log_prob(&self, value: &Tensor) -> Result<Tensor> {
         if self.validate_args {
-            self.validate_sample(value)?;
+            validate_sample(self, value)?;
         }
         let diff = value.f_sub(&self.loc)?;
         let m = batch_mahalanobis(&self.unbroadcasted_scale_tril, &diff)?;
-        let half_log_det = self
-            .unbroadcasted_scale_tril
-            .f_diagonal(0, -2, -1)?
-            .f_log()?
-            .f_sum_dim_intlist(&[-1i64][..], false, None::<Kind>)?;
+        let half_log_det = self.half_log_det()?;
         let k = self.event_shape[0] as f64;
         Ok(m.f_add_scalar(k * (2.0 * PI).ln())?
             .f_mul_scalar(-0.5)?
             .f_sub(&half_log_det)?)
+    }
+
+    /// `0.5 k (1 + log 2π) + Σ log diag(L)`, expanded to `batch_shape`.
+    fn entropy(&self) -> Result<Tensor> {
+        let k = self.event_shape[0] as f64;
+        let h = self
+            .half_log_det()?
+            .f_add_scalar(0.5 * k * (1.0 + (2.0 * PI).ln()))?;
+        if self.batch_shape.is_empty() {
+            Ok(h)
+        } else {
+            Ok(h.f_expand(&self.batch_shape, false)?)
+        }
+    }
+
+    /// `loc`.
+    fn mean(&self) -> Result<Tensor> {
+        Ok(self.loc.shallow_clone())
+    }
+
+    /// `loc`.
+    fn mode(&self) -> Result<Tensor> {
+        Ok(self.loc.shallow_clone())
+    }
+
+    /// `L.pow(2).sum(-1)`, expanded to `batch_shape + event_shape`.
+    fn variance(&self) -> Result<Tensor> {
+        let mut shape = self.batch_shape.clone();
+        shape.extend_from_slice(&self.event_shape);
+        Ok(self
+            .unbroadcasted_scale_tril
+            .f_pow_tensor_scalar(2i64)?
+            .f_sum_dim_intlist(&[-1i64][..], false, None::<Kind>)?
+            .f_expand(&shape, false)?)
+    }
+
+    /// Expands `loc` and every matrix already on the instance (given or lazily computed);
+    /// shares `_unbroadcasted_scale_tril`.
+    fn expand(&self, batch_shape: &[i64]) -> Result<Self> {
+        let mut loc_shape = batch_shape.to_vec();
+        loc_shape.extend_from_slice(&self.event_shape);
+        let mut cov_shape = loc_shape.clone();
+        cov_shape.extend_from_slice(&self.event_shape);
+        let loc = self.loc.f_expand(&loc_shape, false)?;
+        let given = self
+            .given
+            .with_matrix(self.given.matrix().f_expand(&cov_shape, false)?);
+        let expand = |t: &Tensor| Ok(t.f_expand(&cov_shape, false)?);
+        Ok(MultivariateNormal {
+            loc,
+            given,
+            unbroadcasted_scale_tril: self.unbroadcasted_scale_tril.shallow_clone(),
+            batch_shape: batch_shape.to_vec(),
+            event_shape: self.event_shape.clone(),
+            validate_args: self.validate_args,
+            scale_tril: expand_cell(&self.scale_tril, expand)?,
+            covariance_matrix: expand_cell(&self.covariance_matrix, expand)?,
+            precision_matrix: expand_cell(&self.precision_matrix, expand)?,
+        })
     }
 }
 
@@ -366,7 +548,7 @@ impl MultivariateNormal {
     /// With validation on, the same value checks as [`Distribution::log_prob`].
     pub fn score_loc(&self, value: &Tensor) -> Result<Tensor> {
         if self.validate_args {
-            self.validate_sample(value)?;
+            validate_sample(self, value)?;
         }
         let diff = value.f_sub(&self.loc)?;
         let shape = diff.size();
@@ -387,25 +569,6 @@ impl MultivariateNormal {
         back.extend(0..=batch_dims as i64);
         Ok(w.f_permute(&back)?.f_reshape(&shape)?)
     }
-
-    /// `Distribution._validate_sample`: shapes, then the `real_vector` support.
-    fn validate_sample(&self, value: &Tensor) -> Result<()> {
-        validate_sample_shape(value, &self.batch_shape, &self.event_shape)?;
-        if all_true(&Constraint::RealVector.check(value)?)? {
-            return Ok(());
-        }
-        Err(Error::Support {
-            shape: shape_tuple(&value.size()),
-            support: Constraint::RealVector.to_string(),
-            distribution: self.repr()?,
-            values: format::display(value)?,
-        })
-    }
-}
-
-/// `_standard_normal`: `torch.empty(shape, dtype, device).normal_()`.
-pub(crate) fn standard_normal(shape: &[i64], kind: Kind, device: tch::Device) -> Result<Tensor> {
-    Ok(Tensor::f_empty(shape, (kind, device))?.f_normal_(0.0, 1.0)?)
 }
 
 /// `_batch_mv`: `torch.matmul(bmat, bvec.unsqueeze(-1)).squeeze(-1)`.
@@ -484,15 +647,4 @@ pub(crate) fn precision_to_scale_tril(p: &Tensor) -> Result<Tensor> {
     let size = p.size();
     let id = Tensor::f_eye(size[size.len() - 1], (p.kind(), p.device()))?;
     Ok(l_inv.f_linalg_solve_triangular(&id, false, true, false)?)
-}
-
-impl MvnParam {
-    /// A second handle to the same matrix (tch's `shallow_clone`: no copy).
-    pub fn shallow_clone(&self) -> MvnParam {
-        match self {
-            MvnParam::CovarianceMatrix(m) => MvnParam::CovarianceMatrix(m.shallow_clone()),
-            MvnParam::PrecisionMatrix(m) => MvnParam::PrecisionMatrix(m.shallow_clone()),
-            MvnParam::ScaleTril(m) => MvnParam::ScaleTril(m.shallow_clone()),
-        }
-    }
 }

@@ -122,6 +122,8 @@ fn random_cases(
         .collect()
 }
 
+static GLOBAL_RNG: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 fn run_rust(case: &Case) -> tchdist::Result<tchdist::question::MvnJacobian> {
     let shape = |s: Vec<usize>| s.into_iter().map(|x| x as i64).collect::<Vec<i64>>();
     let loc = Tensor::from_slice(&case.loc)
@@ -135,6 +137,11 @@ fn run_rust(case: &Case) -> tchdist::Result<tchdist::question::MvnJacobian> {
         "precision" => MvnParam::PrecisionMatrix(matrix),
         _ => MvnParam::ScaleTril(matrix),
     };
+    // libtorch's generator is global and the test harness runs tests on parallel threads:
+    // seeding and drawing happen under one lock.
+    let _turn = GLOBAL_RNG
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     tch::manual_seed(case.seed as i64);
     mvn_log_prob_jacobian(&loc, &param, case.num_samples, case.method)
 }

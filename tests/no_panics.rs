@@ -65,6 +65,12 @@ const STD_NAMES: &[&str] = &[
 
 /// Tensor accessors whose panicking form only fails on a tensor libtorch itself cannot
 /// describe (`kind` of an unknown scalar type); used with shapes and options.
+/// tchdist's own `Distribution` methods, named as PyTorch names them (and as tch names tensor
+/// methods of the same spelling).
+const OWN_NAMES: &[&str] = &[
+    "mean", "mode", "expand", "variance", "stddev", "entropy", "sample", "cdf", "icdf",
+];
+
 const ACCESSORS: &[&str] = &[
     "size",
     "kind",
@@ -132,7 +138,10 @@ fn panicking_tch_methods() -> BTreeSet<String> {
     );
     panicking
         .into_iter()
-        .filter(|n| !STD_NAMES.contains(&n.as_str()) && !ACCESSORS.contains(&n.as_str()))
+        .filter(|n| {
+            let n = n.as_str();
+            !STD_NAMES.contains(&n) && !ACCESSORS.contains(&n) && !OWN_NAMES.contains(&n)
+        })
         .collect()
 }
 

@@ -271,7 +271,7 @@ fn make_grads(
                         )
                     }));
                 }
-                if out.is_complex() != g.is_complex() {
+                if out.f_is_complex()? != g.f_is_complex()? {
                     let grad_index = py_index(all_grads, g)?;
                     let out_index = py_index(&all_outputs, out)?;
                     return Err(Error::Runtime(format!(
@@ -290,7 +290,7 @@ fn make_grads(
                         "grad can be implicitly created only for scalar outputs".into(),
                     ));
                 }
-                if !out.is_floating_point() {
+                if !out.f_is_floating_point()? {
                     return Err(Error::Runtime(format!(
                         "grad can be implicitly created only for real scalar outputs but got {}",
                         crate::format::dtype_name(out.kind())

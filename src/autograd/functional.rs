@@ -556,23 +556,7 @@ where
 {
     let (outputs, grad_outputs, grad_inputs, v) = tch::with_grad(|| -> Result<_> {
         let inputs = grad_preprocess(inputs, opts.create_graph, true)?;
-        let v = match v {
-            Some(v) => {
-                let v = grad_preprocess(v, opts.create_graph, false)?;
-                validate_v(&v, &inputs, inputs.len() > 1)?;
-                Some(v)
-            }
-            None => {
-                if inputs.len() != 1 || inputs[0].numel() != 1 {
-                    return Err(Error::Runtime(
-                        "The vector v can only be None if the input to the user-provided \
-                         function is a single Tensor with a single element."
-                            .into(),
-                    ));
-                }
-                None
-            }
-        };
+        let v = preprocess_input_v(v, &inputs, opts.create_graph)?;
         let outputs = func(&inputs)?;
         let output_refs: Vec<Option<&Tensor>> = outputs.iter().map(Some).collect();
         check_requires_grad(&output_refs, Check::Outputs, opts.strict)?;
@@ -688,23 +672,7 @@ where
     let hvp = which == "hvp";
     let (inputs, output, jac, v, trick) = tch::with_grad(|| -> Result<_> {
         let inputs = grad_preprocess(inputs, opts.create_graph, true)?;
-        let v = match v {
-            Some(v) => {
-                let v = grad_preprocess(v, opts.create_graph, false)?;
-                validate_v(&v, &inputs, inputs.len() > 1)?;
-                Some(v)
-            }
-            None => {
-                if inputs.len() != 1 || inputs[0].numel() != 1 {
-                    return Err(Error::Runtime(
-                        "The vector v can only be None if the input to the user-provided function \
-                         is a single Tensor with a single element."
-                            .into(),
-                    ));
-                }
-                None
-            }
-        };
+        let v = preprocess_input_v(v, &inputs, opts.create_graph)?;
         let output = func(&inputs)?;
         check_requires_grad(&[Some(&output)], Check::Outputs, opts.strict)?;
         if output.numel() != 1 {
@@ -849,6 +817,28 @@ fn grad_postprocess(tensors: Vec<Tensor>, create_graph: bool) -> Result<Vec<Tens
         return Ok(tensors);
     }
     tensors.iter().map(|t| Ok(t.f_detach()?)).collect()
+}
+
+/// The `v` of `jvp`, `vhp` and `hvp`: preprocessed and checked against the inputs; `None` is
+/// allowed only for a single one-element input.
+fn preprocess_input_v(
+    v: Option<&[&Tensor]>,
+    inputs: &[Tensor],
+    create_graph: bool,
+) -> Result<Option<Vec<Tensor>>> {
+    match v {
+        Some(v) => {
+            let v = grad_preprocess(v, create_graph, false)?;
+            validate_v(&v, inputs, inputs.len() > 1)?;
+            Ok(Some(v))
+        }
+        None if inputs.len() != 1 || inputs[0].numel() != 1 => Err(Error::Runtime(
+            "The vector v can only be None if the input to the user-provided function is a \
+             single Tensor with a single element."
+                .into(),
+        )),
+        None => Ok(None),
+    }
 }
 
 /// `_validate_v`: one vector per tensor, each of the tensor's size.

@@ -600,7 +600,11 @@ pub(crate) fn batch_mahalanobis(bl: &Tensor, bx: &Tensor) -> Result<Tensor> {
         .iter()
         .zip(&bx_size[outer_batch_dims..bx_size.len() - 1])
     {
-        bx_new_shape.push(sx / sl);
+        // Python's `sx // sL` raises ZeroDivisionError for an empty batch dimension of L.
+        let quotient = sx
+            .checked_div(*sl)
+            .ok_or_else(|| Error::Runtime("integer division or modulo by zero".into()))?;
+        bx_new_shape.push(quotient);
         bx_new_shape.push(*sl);
     }
     bx_new_shape.push(n);

@@ -369,3 +369,31 @@ pub fn estimated_bytes(
     };
     (base + extra) * 4 * u128::from(elem)
 }
+
+/// The benchmark case: `loc = zeros(d)` and a random SPD covariance made from `seed`,
+/// `torch.manual_seed(seed); A = torch.randn(d, d); Σ = A Aᵀ / d + I`, identical in Python.
+///
+/// ```
+/// # fn main() -> tchdist::Result<()> {
+/// let (loc, cov) = tchdist::question::bench_case(3, tch::Kind::Double, tch::Device::Cpu, 0)?;
+/// assert_eq!((loc.size(), cov.size()), (vec![3], vec![3, 3]));
+/// # Ok(())
+/// # }
+/// ```
+///
+/// # Errors
+/// Only if libtorch fails to allocate.
+pub fn bench_case(
+    d: i64,
+    kind: tch::Kind,
+    device: tch::Device,
+    seed: u64,
+) -> Result<(Tensor, Tensor)> {
+    tch::manual_seed(seed as i64);
+    let a = Tensor::f_randn([d, d], (kind, device))?;
+    let cov = a
+        .f_matmul(&a.f_tr()?)?
+        .f_div_scalar(d as f64)?
+        .f_add(&Tensor::f_eye(d, (kind, device))?)?;
+    Ok((Tensor::f_zeros([d], (kind, device))?, cov))
+}

@@ -203,6 +203,9 @@ fn bad_input_gets_one_stderr_line_and_exit_code_2() {
         (&["jacobian", "--format", "npy", "--output", "/nonexistent-dir/x.npy"], "--output /nonexistent-dir/x.npy"),
         (&["check", "--python", "/nonexistent/python"], "run scripts/setup, or pass --python PATH"),
         (&["sample", "--loc", "[[1, 2], [3]]"], "ragged"),
+        (&["bench", "-n", "0"], "--num-samples and --dim must be at least 1"),
+        (&["bench", "--method", "batched", "-n", "10000000"], "would need about"),
+        (&["bench", "--repeat", "0"], "invalid value '0'"),
         (&["log-prob", "--value", "[1, 2, 3]"], "The right-most size of value must match event_shape: torch.Size([3]) vs torch.Size([2])."),
         (&["log-prob", "--value", "[[1, 2], [3, 4], [5, 6]]", "--loc", "[[0, 0], [1, 1]]"], "Value is not broadcastable with batch_shape+event_shape"),
         (&["jacobian", "--dtype", "f16"], "invalid value 'f16'"),
@@ -500,5 +503,53 @@ fn cuda_runs_where_a_gpu_is_and_is_one_clear_error_where_none_is() {
     assert_eq!(
         String::from_utf8_lossy(&out.stderr),
         "error: CUDA device requested but no CUDA GPU is available (torch.cuda.is_available() is False)\n"
+    );
+}
+
+#[test]
+fn bench_prints_one_json_line_with_the_timing_fields() {
+    let out = tchdist(&[
+        "bench", "--method", "forward", "-n", "20", "--dim", "3", "--repeat", "2",
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = stdout(&out);
+    assert_eq!(text.lines().count(), 1);
+    let v: Value = serde_json::from_str(&text).expect("JSON");
+    assert_eq!(
+        (
+            v["method"].as_str(),
+            v["n"].as_i64(),
+            v["d"].as_i64(),
+            v["repeat"].as_i64()
+        ),
+        (Some("forward"), Some(20), Some(3), Some(2))
+    );
+    assert_eq!(
+        (v["dtype"].as_str(), v["device"].as_str()),
+        (Some("f64"), Some("cpu"))
+    );
+    let (median, min) = (
+        v["median_ms"].as_f64().expect("median"),
+        v["min_ms"].as_f64().expect("min"),
+    );
+    assert!(min > 0.0 && min <= median, "{text}");
+}
+
+#[test]
+fn bench_case_is_the_same_covariance_python_builds() {
+    let (_, cov) =
+        tchdist::question::bench_case(4, tch::Kind::Double, tch::Device::Cpu, 0).expect("case");
+    let script = "import torch\ntorch.manual_seed(0)\nA = torch.randn(4, 4, dtype=torch.float64)\n\
+        S = A @ A.T / 4 + torch.eye(4, dtype=torch.float64)\nprint(S.flatten().tolist())";
+    let python: Vec<f64> = serde_json::from_str(run_python("-c", &[script]).trim()).expect("list");
+    let ours = Vec::<f64>::try_from(cov.reshape([-1])).expect("values");
+    assert_eq!(
+        ours.iter().map(|x| x.to_bits()).collect::<Vec<_>>(),
+        python.iter().map(|x| x.to_bits()).collect::<Vec<_>>()
     );
 }

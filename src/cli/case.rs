@@ -155,17 +155,25 @@ fn check_memory(
     let loc_numel: u64 = loc.shape.iter().map(|&s| s as u64).product();
     let elem = if dtype == Dtype::F32 { 4 } else { 8 };
     let need = estimated_bytes(method, n as u64, batch, d, loc_numel, elem);
+    check_available(need, &format!("--num-samples {n} with --method {method}")).map_err(|e| {
+        if matches!(method, JacobianMethod::Vectorized | JacobianMethod::Batched) {
+            anyhow::anyhow!(
+                "{e} or a method that does not build the n x n basis (analytic, forward, loop)"
+            )
+        } else {
+            e
+        }
+    })
+}
+
+/// Refuses `need` bytes when MemAvailable is smaller, naming both sizes.
+pub fn check_available(need: u128, what: &str) -> Result<()> {
     let available = available_memory();
     if need > available {
         bail!(
-            "--num-samples {n} with --method {method} would need about {} (more than the {} available); use fewer samples{}",
+            "{what} would need about {} (more than the {} available); use fewer samples",
             human(need),
-            human(available),
-            if matches!(method, JacobianMethod::Vectorized | JacobianMethod::Batched) {
-                " or a method that does not build the n x n basis (analytic, forward, loop)"
-            } else {
-                ""
-            }
+            human(available)
         );
     }
     Ok(())

@@ -1,6 +1,7 @@
 //! Command-line front end. Each subcommand parses its flags into library types, calls the
 //! library, and prints through `tchdist::format`; no numerics happen here.
 
+mod bench;
 mod case;
 mod check;
 mod input;
@@ -40,6 +41,8 @@ enum Command {
     Sample(sample::SampleArgs),
     /// MultivariateNormal log-probabilities of drawn samples or given points
     LogProb(sample::LogProbArgs),
+    /// Time one Jacobian method in-process on a generated case (one JSON line)
+    Bench(bench::Args),
 }
 
 /// `tchdist X.Y.Z (tch A.B.C, libtorch 2.13.0)`.
@@ -59,6 +62,7 @@ pub fn main() -> ExitCode {
         Command::Check(args) => check::run(args),
         Command::Sample(args) => sample::run_sample(args).map(|out| (out, true)),
         Command::LogProb(args) => sample::run_log_prob(args).map(|out| (out, true)),
+        Command::Bench(args) => bench::run(args).map(|out| (out, true)),
     };
     match result.and_then(|(out, ok)| write_stdout(&out).map(|()| ok)) {
         Ok(true) => ExitCode::SUCCESS,

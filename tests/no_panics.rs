@@ -94,7 +94,13 @@ fn tch_dir() -> PathBuf {
         .find_map(|l| l.strip_prefix("host: ").map(str::to_string))
         .expect("rustc -vV names the host");
     let out = Command::new(cargo)
-        .args(["metadata", "--format-version", "1", "--offline", "--filter-platform"])
+        .args([
+            "metadata",
+            "--format-version",
+            "1",
+            "--offline",
+            "--filter-platform",
+        ])
         .arg(&host)
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .output()

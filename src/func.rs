@@ -434,12 +434,13 @@ where
     Ok((grads, output))
 }
 
-/// The Jacobian by reverse mode: `torch.func.jacrev(func, argnums)(*inputs)` (no chunking).
+/// The Jacobian by reverse mode: `torch.func.jacrev(func, argnums)(*inputs)`.
 ///
 /// `func` runs once under a grad level (`vjp`); then one vmapped backward pass over the
 /// standard basis of all outputs gives every row at once. Returns the Jacobian of output `i`
 /// with respect to input `argnums[j]`, shaped `output_i.shape + input.shape`, at index
-/// `i * argnums.len() + j` (Python's nested tuple, flattened).
+/// `i * argnums.len() + j` (Python's nested tuple, flattened). [`jacrev_chunked`] bounds the
+/// memory of that pass.
 ///
 /// ```
 /// # fn main() -> tchdist::Result<()> {
@@ -462,6 +463,47 @@ pub fn jacrev<F>(func: F, inputs: &[&Tensor], argnums: &[usize]) -> Result<Vec<T
 where
     F: FnOnce(&[Tensor]) -> Result<Vec<Tensor>>,
 {
+    jacrev_chunked(func, inputs, argnums, None)
+}
+
+/// [`jacrev`] with `chunk_size`: `torch.func.jacrev(func, argnums,
+/// chunk_size=chunk_size)(*inputs)`.
+///
+/// The standard basis of the outputs is split into chunks of at most `chunk_size` rows, each
+/// chunk gets its own vmapped backward pass (`chunk_size = 1`: a plain backward pass per row,
+/// no vmap), and the rows are concatenated (`compute_jacobian_stacked`). Memory then grows
+/// with `chunk_size` instead of with the number of outputs. `None` is one chunk.
+///
+/// ```
+/// # fn main() -> tchdist::Result<()> {
+/// use tch::Tensor;
+/// use tchdist::func::{jacrev, jacrev_chunked};
+/// let x = Tensor::from_slice(&[1.0f64, 2.0, 3.0]);
+/// let f = |a: &[Tensor]| Ok(vec![a[0].sin() * &a[0]]);
+/// let whole = jacrev(f, &[&x], &[0])?;
+/// let chunked = jacrev_chunked(f, &[&x], &[0], Some(2))?;
+/// assert!(whole[0].equal(&chunked[0]));
+/// # Ok(())
+/// # }
+/// ```
+///
+/// # Errors
+/// As [`jacrev`]; a `chunk_size` of 0 or less is PyTorch's "jacrev: `chunk_size` should be
+/// greater than 0."
+pub fn jacrev_chunked<F>(
+    func: F,
+    inputs: &[&Tensor],
+    argnums: &[usize],
+    chunk_size: Option<i64>,
+) -> Result<Vec<Tensor>>
+where
+    F: FnOnce(&[Tensor]) -> Result<Vec<Tensor>>,
+{
+    if chunk_size.is_some_and(|c| c <= 0) {
+        return Err(Error::Value(
+            "jacrev: `chunk_size` should be greater than 0.".into(),
+        ));
+    }
     error_if_complex("jacrev", inputs.iter().copied(), true)?;
     let (output, vjp_fn) = vjp_with_argnums(func, inputs, argnums)?;
     error_if_complex("jacrev", output.iter(), false)?;
@@ -469,20 +511,46 @@ where
     let argnums = slice_argnums(argnums, inputs.len())?;
     let flat_primals: Vec<&Tensor> = argnums.iter().map(|&i| inputs[i]).collect();
 
-    // Step 1 (compute_jacobian_stacked, chunk_size=None): a single chunk of the basis.
+    // Step 1 (compute_jacobian_stacked): one vmapped vjp per chunk of the basis.
     let output_refs: Vec<&Tensor> = output.iter().collect();
-    let basis = chunked_standard_basis(&output_refs, &flat_output_numels)?;
-    let basis_refs: Vec<&Tensor> = basis.iter().collect();
-    let flat_jacobians_per_input = vmap(
-        |cotangents| vjp_fn.call(cotangents),
-        &basis_refs,
-        &vec![Some(0); basis_refs.len()],
-        0,
-        &VmapOptions {
-            name: Some("wrapper".into()),
-            ..VmapOptions::default()
-        },
-    )?;
+    let mut chunked_results: Vec<Vec<Tensor>> = Vec::new();
+    for flat_basis_chunk in chunked_standard_basis(&output_refs, &flat_output_numels, chunk_size)? {
+        let flat_results = if chunk_size == Some(1) {
+            // "Behaviour with `chunk_size=1` is same as `for-loop`": no vmap.
+            let squeezed = flat_basis_chunk
+                .iter()
+                .map(|t| Ok(t.f_squeeze_dim(0)?))
+                .collect::<Result<Vec<Tensor>>>()?;
+            vjp_fn
+                .call(&squeezed)?
+                .iter()
+                .map(|t| Ok(t.f_unsqueeze(0)?))
+                .collect::<Result<Vec<Tensor>>>()?
+        } else {
+            let basis_refs: Vec<&Tensor> = flat_basis_chunk.iter().collect();
+            vmap(
+                |cotangents| vjp_fn.call(cotangents),
+                &basis_refs,
+                &vec![Some(0); basis_refs.len()],
+                0,
+                &VmapOptions {
+                    name: Some("wrapper".into()),
+                    ..VmapOptions::default()
+                },
+            )?
+        };
+        chunked_results.push(flat_results);
+    }
+    let flat_jacobians_per_input = if chunked_results.len() == 1 {
+        chunked_results.pop().unwrap_or_default()
+    } else {
+        (0..flat_primals.len())
+            .map(|idx| {
+                let r: Vec<&Tensor> = chunked_results.iter().map(|r_| &r_[idx]).collect();
+                Ok(Tensor::f_cat(&r, 0)?)
+            })
+            .collect::<Result<Vec<Tensor>>>()?
+    };
 
     // Step 2: split each input's Jacobian by output.
     let flat_input_flat_output = flat_jacobians_per_input
@@ -554,7 +622,9 @@ where
     let argnums = slice_argnums(argnums, inputs.len())?;
     let flat_primals: Vec<&Tensor> = argnums.iter().map(|&i| inputs[i]).collect();
     let flat_primals_numels: Vec<i64> = flat_primals.iter().map(|p| p.numel() as i64).collect();
-    let basis = chunked_standard_basis(&flat_primals, &flat_primals_numels)?;
+    let basis = chunked_standard_basis(&flat_primals, &flat_primals_numels, None)?
+        .pop()
+        .ok_or_else(|| Error::Runtime("no standard basis".into()))?;
     let basis_refs: Vec<&Tensor> = basis.iter().collect();
     let mut func = Some(func);
     let results = vmap(
@@ -775,19 +845,45 @@ fn safe_unflatten(tensor: &Tensor, shape: &[i64]) -> Result<Tensor> {
 /// `_chunked_standard_basis_for_(tensors, numels, chunk_size=None)`'s one chunk: the N x N
 /// identity (N = Σ numels) split by columns into one block per tensor, each viewed as
 /// `(N, *tensor.shape)` with the tensor's dtype and device.
-fn chunked_standard_basis(tensors: &[&Tensor], numels: &[i64]) -> Result<Vec<Tensor>> {
+fn chunked_standard_basis(
+    tensors: &[&Tensor],
+    numels: &[i64],
+    chunk_size: Option<i64>,
+) -> Result<Vec<Vec<Tensor>>> {
     let total: i64 = numels.iter().sum();
+    let (chunk_size, chunk_numels) = match chunk_size {
+        Some(c) if c > 0 && c < total => {
+            let mut sizes = vec![c; (total / c) as usize];
+            if total % c != 0 {
+                sizes.push(total % c);
+            }
+            (c, sizes)
+        }
+        _ => (total, vec![total]),
+    };
+    let mut diag_start_indices = Vec::with_capacity(numels.len());
     let mut diag_start_idx = 0i64;
-    tensors
+    for &numel in numels {
+        diag_start_indices.push(diag_start_idx);
+        diag_start_idx -= numel;
+    }
+    chunk_numels
         .iter()
-        .zip(numels)
-        .map(|(t, &numel)| {
-            let chunk = t.f_new_zeros([total, numel], (t.kind(), t.device()))?;
-            let _ones = chunk.f_diagonal(diag_start_idx, 0, 1)?.f_fill_(1)?;
-            diag_start_idx -= numel;
-            let mut shape = vec![total];
-            shape.extend(t.size());
-            Ok(chunk.f_view(&shape[..])?)
+        .enumerate()
+        .map(|(chunk_idx, &rows)| {
+            tensors
+                .iter()
+                .zip(numels)
+                .zip(&diag_start_indices)
+                .map(|((t, &numel), &start)| {
+                    let chunk = t.f_new_zeros([rows, numel], (t.kind(), t.device()))?;
+                    let offset = start + chunk_idx as i64 * chunk_size;
+                    let _ones = chunk.f_diagonal(offset, 0, 1)?.f_fill_(1)?;
+                    let mut shape = vec![rows];
+                    shape.extend(t.size());
+                    Ok(chunk.f_view(&shape[..])?)
+                })
+                .collect()
         })
         .collect()
 }

@@ -34,6 +34,7 @@ pub mod distributions;
 mod error;
 pub mod format;
 pub mod func;
+pub mod memory;
 pub mod question;
 mod shim;
 pub mod testing;

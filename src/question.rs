@@ -140,10 +140,51 @@ pub fn mvn_log_prob_jacobian(
     num_samples: i64,
     method: JacobianMethod,
 ) -> Result<MvnJacobian> {
+    let chunk = basis_chunk_rows(loc, param, num_samples);
+    mvn_log_prob_jacobian_chunked(loc, param, num_samples, method, chunk)
+}
+
+/// [`mvn_log_prob_jacobian`] with the chunk of one-hot basis rows that the `vectorized`,
+/// `batched` and `jacrev` methods give each batched backward pass chosen by the caller
+/// (`None`: all rows in one pass, PyTorch's program; [`mvn_log_prob_jacobian`] picks
+/// [`basis_chunk_rows`]). Other methods ignore it.
+///
+/// ```
+/// # fn main() -> tchdist::Result<()> {
+/// use tch::{Device, Kind, Tensor};
+/// use tchdist::distributions::MvnParam;
+/// use tchdist::question::{mvn_log_prob_jacobian_chunked, JacobianMethod};
+/// let loc = Tensor::ones([2], (Kind::Double, Device::Cpu));
+/// let cov = MvnParam::CovarianceMatrix(Tensor::eye(2, (Kind::Double, Device::Cpu)));
+/// tch::manual_seed(0);
+/// let one = mvn_log_prob_jacobian_chunked(&loc, &cov, 10, JacobianMethod::Batched, None)?;
+/// tch::manual_seed(0);
+/// let chunked = mvn_log_prob_jacobian_chunked(&loc, &cov, 10, JacobianMethod::Batched, Some(3))?;
+/// assert!(one.jacobian.equal(&chunked.jacobian));
+/// # Ok(())
+/// # }
+/// ```
+///
+/// # Errors
+/// As [`mvn_log_prob_jacobian`]; a `chunk` below 1 is refused.
+pub fn mvn_log_prob_jacobian_chunked(
+    loc: &Tensor,
+    param: &MvnParam,
+    num_samples: i64,
+    method: JacobianMethod,
+    chunk: Option<i64>,
+) -> Result<MvnJacobian> {
+    if chunk.is_some_and(|c| c < 1) {
+        return Err(Error::Value(format!(
+            "the basis chunk must be at least 1 row, got {}",
+            chunk.unwrap_or_default()
+        )));
+    }
     match method {
         JacobianMethod::Functional | JacobianMethod::Vectorized => {
             let opts = JacobianOptions {
                 vectorize: method == JacobianMethod::Vectorized,
+                chunk_size: chunk,
                 ..Default::default()
             };
             let mut drawn = None;
@@ -174,7 +215,8 @@ pub fn mvn_log_prob_jacobian(
                 let log_probs = dist.log_prob(&samples)?;
                 let jacobian = match method {
                     JacobianMethod::Loop => loop_of_grads(&log_probs, &mu)?,
-                    _ => one_hot_grads(&log_probs, &mu, method == JacobianMethod::Batched)?,
+                    JacobianMethod::Batched => one_hot_grads(&log_probs, &mu, Some(chunk))?,
+                    _ => one_hot_grads(&log_probs, &mu, None)?,
                 };
                 Ok(MvnJacobian {
                     samples,
@@ -208,10 +250,11 @@ pub fn mvn_log_prob_jacobian(
                     };
                     jacobian(|m| log_prob_at(m, &samples), &mu, &opts)?
                 }
-                JacobianMethod::Jacrev => single(func::jacrev(
+                JacobianMethod::Jacrev => single(func::jacrev_chunked(
                     |m| Ok(vec![log_prob_at(&m[0], &samples)?]),
                     &[&mu],
                     &[0],
+                    chunk,
                 )?)?,
                 JacobianMethod::Jacfwd => single(func::jacfwd(
                     |m| Ok(vec![log_prob_at(&m[0], &samples)?]),
@@ -266,38 +309,120 @@ fn loop_of_grads(log_probs: &Tensor, mu: &Tensor) -> Result<Tensor> {
 }
 
 /// `grad(logprobs, mu, grad_outputs=eye(N).reshape((N,) + logprobs.shape), ...)`, either
-/// batched in one call (`is_grads_batched=True`) or one row at a time; reshaped to
-/// `logprobs.shape + mu.shape`.
-fn one_hot_grads(log_probs: &Tensor, mu: &Tensor, batched: bool) -> Result<Tensor> {
+/// batched (`is_grads_batched=True`; `Some(chunk)`: one call for all N rows when `chunk` is
+/// `None`, else one call per `chunk` rows with the graph retained, concatenated) or one row at
+/// a time (`None`); reshaped to `logprobs.shape + mu.shape`.
+fn one_hot_grads(log_probs: &Tensor, mu: &Tensor, batched: Option<Option<i64>>) -> Result<Tensor> {
     let n = log_probs.numel() as i64;
-    let mut basis_shape = vec![n];
-    basis_shape.extend(log_probs.size());
-    let eye = Tensor::f_eye(n, (log_probs.kind(), log_probs.device()))?.f_reshape(&basis_shape)?;
-    let flat = if batched {
-        let opts = GradOptions {
-            grad_outputs: Some(vec![Some(&eye)]),
-            is_grads_batched: true,
-            ..Default::default()
-        };
-        first_grad(grad(&[log_probs], &[mu], &opts)?)?
-    } else {
-        let rows = eye
-            .f_unbind(0)?
-            .iter()
-            .map(|row| {
+    let options = (log_probs.kind(), log_probs.device());
+    // Rows start..start+len of eye(N), shaped (len,) + logprobs.shape.
+    let eye_rows = |start: i64, len: i64| -> Result<Tensor> {
+        let rows = Tensor::f_zeros([len, n], options)?;
+        let _ones = rows.f_diagonal(start, 0, 1)?.f_fill_(1)?;
+        let mut shape = vec![len];
+        shape.extend(log_probs.size());
+        Ok(rows.f_reshape(&shape)?)
+    };
+    let flat = match batched {
+        Some(chunk) => {
+            let rows = chunk.filter(|&c| c > 0 && c < n).unwrap_or(n);
+            let mut parts = Vec::new();
+            let mut start = 0;
+            while start < n {
+                let len = rows.min(n - start);
+                let basis = eye_rows(start, len)?;
                 let opts = GradOptions {
-                    grad_outputs: Some(vec![Some(row)]),
-                    retain_graph: Some(true),
+                    grad_outputs: Some(vec![Some(&basis)]),
+                    is_grads_batched: true,
+                    retain_graph: (len < n).then_some(true),
                     ..Default::default()
                 };
-                first_grad(grad(&[log_probs], &[mu], &opts)?)
-            })
-            .collect::<Result<Vec<Tensor>>>()?;
-        Tensor::f_stack(&rows, 0)?
+                parts.push(first_grad(grad(&[log_probs], &[mu], &opts)?)?);
+                start += len;
+            }
+            if parts.len() == 1 {
+                parts.swap_remove(0)
+            } else {
+                Tensor::f_cat(&parts, 0)?
+            }
+        }
+        None => {
+            let eye = eye_rows(0, n)?;
+            let rows = eye
+                .f_unbind(0)?
+                .iter()
+                .map(|row| {
+                    let opts = GradOptions {
+                        grad_outputs: Some(vec![Some(row)]),
+                        retain_graph: Some(true),
+                        ..Default::default()
+                    };
+                    first_grad(grad(&[log_probs], &[mu], &opts)?)
+                })
+                .collect::<Result<Vec<Tensor>>>()?;
+            Tensor::f_stack(&rows, 0)?
+        }
     };
     let mut shape = log_probs.size();
     shape.extend(mu.size());
     Ok(flat.f_reshape(&shape)?)
+}
+
+/// Memory that one batched backward pass of the `vectorized`, `batched` and `jacrev` methods
+/// may take for its rows of the one-hot basis: 512 MiB.
+pub const BASIS_MEMORY_BUDGET: u64 = 512 << 20;
+
+/// Bytes one row of the one-hot basis costs in a batched backward pass: the gradient of
+/// every n·d intermediate and of `loc`, twice over (the gradient and its temporaries).
+fn basis_row_bytes(outputs: u64, d: u64, loc_numel: u64, elem: u64) -> u64 {
+    outputs
+        .saturating_mul(d.saturating_add(loc_numel))
+        .saturating_mul(elem)
+        .saturating_mul(2)
+}
+
+/// Rows of the one-hot basis per batched backward pass: `None` (PyTorch's single pass over all
+/// N = num_samples · batch outputs) when they fit in [`BASIS_MEMORY_BUDGET`], else as many as
+/// fit (at least one). Chunking only splits the basis; the rows and their arithmetic are the
+/// same.
+///
+/// ```
+/// # fn main() -> tchdist::Result<()> {
+/// use tch::{Device, Kind, Tensor};
+/// use tchdist::distributions::MvnParam;
+/// use tchdist::question::basis_chunk_rows;
+/// let case = |d: i64| {
+///     let opts = (Kind::Double, Device::Cpu);
+///     (Tensor::zeros([d], opts), MvnParam::CovarianceMatrix(Tensor::eye(d, opts)))
+/// };
+/// let (loc, cov) = case(10);
+/// assert_eq!(basis_chunk_rows(&loc, &cov, 1000), None);
+/// let (loc, cov) = case(50);
+/// // One row: 10000 outputs x (50 + 50) x 8 bytes x 2 = 16 MB; 512 MiB holds 33.
+/// assert_eq!(basis_chunk_rows(&loc, &cov, 10_000), Some(33));
+/// ```
+pub fn basis_chunk_rows(loc: &Tensor, param: &MvnParam, num_samples: i64) -> Option<i64> {
+    let loc_shape = loc.size();
+    let mat_shape = param.matrix().size();
+    let d = loc_shape.last().copied().unwrap_or(1).max(1) as u64;
+    let loc_batch = &loc_shape[..loc_shape.len().saturating_sub(1)];
+    let mat_batch = &mat_shape[..mat_shape.len().saturating_sub(2)];
+    let rank = loc_batch.len().max(mat_batch.len());
+    let batch: u64 = (0..rank)
+        .map(|i| {
+            let dim = |s: &[i64]| {
+                (i + s.len())
+                    .checked_sub(rank)
+                    .map_or(1, |j| s[j].max(0) as u64)
+            };
+            dim(loc_batch).max(dim(mat_batch))
+        })
+        .product();
+    let outputs = (num_samples.max(0) as u64).saturating_mul(batch);
+    let elem = loc.kind().elt_size_in_bytes() as u64;
+    let row = basis_row_bytes(outputs, d, loc.numel() as u64, elem).max(1);
+    let fit = (BASIS_MEMORY_BUDGET / row).max(1);
+    (fit < outputs).then(|| fit.min(i64::MAX as u64) as i64)
 }
 
 fn first_grad(mut grads: Vec<Option<Tensor>>) -> Result<Tensor> {
@@ -341,15 +466,15 @@ fn score_to_jacobian(score: &Tensor, batch_shape: &[i64], loc_shape: &[i64]) -> 
 /// A rough upper bound, in bytes, of the memory a run of `method` needs for `num_samples`
 /// samples of a `d`-dimensional MVN with `batch` batch elements (`loc` of `loc_numel`
 /// elements), with `elem` bytes per float: outputs, the retained graph, and the largest
-/// temporaries (the n² one-hot basis of the batched methods, the d-wide tangent batch of
-/// forward mode), times 4 for intermediates. Used to refuse sizes that cannot fit before
-/// allocating anything.
+/// temporaries (the rows of the one-hot basis that one batched backward pass takes, at most
+/// [`BASIS_MEMORY_BUDGET`] when there are many; the d-wide tangent batch of forward mode),
+/// times 4 for intermediates. Used to refuse sizes that cannot fit before allocating anything.
 ///
 /// ```
 /// use tchdist::question::{estimated_bytes, JacobianMethod};
 /// let small = estimated_bytes(JacobianMethod::Analytic, 10, 1, 2, 2, 4);
-/// let big = estimated_bytes(JacobianMethod::Batched, 100_000, 1, 2, 2, 4);
-/// assert!(small < 10_000 && big > 100_000_000_000);
+/// let big = estimated_bytes(JacobianMethod::Batched, 100_000_000, 1, 2, 2, 4);
+/// assert!(small < 10_000 && big > 10_000_000_000);
 /// ```
 pub fn estimated_bytes(
     method: JacobianMethod,
@@ -359,12 +484,17 @@ pub fn estimated_bytes(
     loc_numel: u64,
     elem: u64,
 ) -> u128 {
-    let n = u128::from(num_samples) * u128::from(batch.max(1));
-    let (d, loc) = (u128::from(d), u128::from(loc_numel));
-    let base = n * d * 4 + n * loc + d * d * u128::from(batch.max(1));
+    let outputs = num_samples.saturating_mul(batch.max(1));
+    let n = u128::from(outputs);
+    let (d128, loc) = (u128::from(d), u128::from(loc_numel));
+    let base = n * d128 * 4 + n * loc + d128 * d128 * u128::from(batch.max(1));
     let extra = match method {
-        JacobianMethod::Vectorized | JacobianMethod::Batched => n * n * (d + loc + 1),
-        JacobianMethod::Forward => loc * n * (d + 1),
+        JacobianMethod::Vectorized | JacobianMethod::Batched | JacobianMethod::Jacrev => {
+            let row = basis_row_bytes(outputs, d, loc_numel, elem).max(1);
+            let rows = (BASIS_MEMORY_BUDGET / row).clamp(1, outputs.max(1));
+            u128::from(rows) * (n + u128::from(row) / u128::from(elem.max(1)))
+        }
+        JacobianMethod::Forward => loc * n * (d128 + 1),
         _ => 0,
     };
     (base + extra) * 4 * u128::from(elem)

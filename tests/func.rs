@@ -13,7 +13,7 @@ use common::{
 use serde_json::{json, Value};
 use tch::{Device, Kind, Tensor};
 use tchdist::distributions::{Distribution, MultivariateNormal, MvnParam};
-use tchdist::func::{grad, jacfwd, jacrev, vmap, Randomness, VmapOptions};
+use tchdist::func::{grad, jacfwd, jacrev, jacrev_chunked, vmap, Randomness, VmapOptions};
 use tchdist::{Error, Result};
 
 /// Cases that draw from the global generator (samples, vmap randomness) hold this lock, so the
@@ -90,9 +90,10 @@ fn tensor_of(case: &Value, key: &str) -> Tensor {
         .reshape(json_shape(&spec["shape"]))
 }
 
-const MVN_KINDS: [(&str, usize); 4] = [
+const MVN_KINDS: [(&str, usize); 5] = [
     ("mvn_per_sample_grad", 16),
     ("mvn_jacrev", 16),
+    ("mvn_jacrev_chunked", 16),
     ("mvn_jacfwd", 16),
     ("mvn_vmap_jacrev", 8),
 ];
@@ -124,6 +125,13 @@ fn mvn_cases(rng: &mut Rng) -> Vec<Value> {
                 "validate": (i / 2) % 2 == 0,
                 "seed": rng.next_u64() % 100_000,
                 "n": n,
+                // jacrev's chunk_size: 1 (a plain loop), a size that leaves a remainder, or
+                // one at least n (a single chunk).
+                "chunk_size": match i % 4 {
+                    0 => 1,
+                    3 => n + rng.int(0, 2),
+                    _ => rng.int(1, n.max(2) - 1).max(1),
+                },
                 "loc": tensor_json(loc, &[d as i64]),
                 "matrix": tensor_json(matrix, &[d as i64, d as i64]),
             }));
@@ -317,6 +325,12 @@ fn run_mvn(case: &Value) -> Result<RustRun> {
             &opts,
         )?,
         "mvn_jacrev" => jacrev(|b| Ok(vec![log_prob(&b[0], &samples)?]), &[&loc], &[0])?,
+        "mvn_jacrev_chunked" => jacrev_chunked(
+            |b| Ok(vec![log_prob(&b[0], &samples)?]),
+            &[&loc],
+            &[0],
+            case["chunk_size"].as_i64(),
+        )?,
         "mvn_jacfwd" => jacfwd(
             |b| Ok(vec![log_prob(&b[0], &samples)?]),
             &[&loc],
@@ -528,6 +542,11 @@ fn per_sample_gradients_of_mvn_log_prob_match_vmap_of_grad_bit_for_bit() {
 #[test]
 fn jacrev_of_mvn_log_prob_matches_torch_func_bit_for_bit() {
     assert_eq!(compare_group("mvn_jacrev"), 16);
+}
+
+#[test]
+fn chunked_jacrev_of_mvn_log_prob_matches_torch_func_chunk_size_bit_for_bit() {
+    assert_eq!(compare_group("mvn_jacrev_chunked"), 16);
 }
 
 #[test]

@@ -788,6 +788,7 @@ fn run_rust(case: &Case) -> tchdist::Result<Outcome> {
                 strict: o.strict,
                 vectorize: o.vectorize,
                 strategy,
+                chunk_size: None,
             };
             let res = if case.single_api {
                 vec![jacobian(

@@ -11,7 +11,7 @@ use common::{
 use serde_json::{json, Value};
 use tch::{Kind, Tensor};
 use tchdist::distributions::MvnParam;
-use tchdist::question::{mvn_log_prob_jacobian, JacobianMethod};
+use tchdist::question::{mvn_log_prob_jacobian, mvn_log_prob_jacobian_chunked, JacobianMethod};
 
 struct Case {
     seed: u64,
@@ -125,6 +125,15 @@ fn random_cases(
 static GLOBAL_RNG: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 fn run_rust(case: &Case) -> tchdist::Result<tchdist::question::MvnJacobian> {
+    run_rust_chunked(case, None)
+}
+
+/// `chunk`: `None` runs [`mvn_log_prob_jacobian`] (the basis chunk it picks for the budget),
+/// `Some(c)` forces `c` basis rows per batched backward pass (`Some(None)`: one pass).
+fn run_rust_chunked(
+    case: &Case,
+    chunk: Option<Option<i64>>,
+) -> tchdist::Result<tchdist::question::MvnJacobian> {
     let shape = |s: Vec<usize>| s.into_iter().map(|x| x as i64).collect::<Vec<i64>>();
     let loc = Tensor::from_slice(&case.loc)
         .reshape(shape(case.loc_shape()))
@@ -143,7 +152,10 @@ fn run_rust(case: &Case) -> tchdist::Result<tchdist::question::MvnJacobian> {
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner);
     tch::manual_seed(case.seed as i64);
-    mvn_log_prob_jacobian(&loc, &param, case.num_samples, case.method)
+    match chunk {
+        None => mvn_log_prob_jacobian(&loc, &param, case.num_samples, case.method),
+        Some(c) => mvn_log_prob_jacobian_chunked(&loc, &param, case.num_samples, case.method, c),
+    }
 }
 
 fn compare_with_python(cases: &[Case]) {
@@ -273,6 +285,40 @@ fn closed_form_jacobian_agrees_with_autodiff_within_torch_testing_tolerance() {
             &case.describe(),
         );
     }
+}
+
+/// Past `BASIS_MEMORY_BUDGET` the vectorized, batched and jacrev methods split the one-hot
+/// basis into chunks of rows; each row's arithmetic is unchanged, so the Jacobian keeps the bits
+/// of the one-pass form (which the test above proves equal to PyTorch's).
+#[test]
+fn chunked_basis_methods_equal_their_one_pass_form_bit_for_bit() {
+    let methods = [
+        JacobianMethod::Vectorized,
+        JacobianMethod::Batched,
+        JacobianMethod::Jacrev,
+    ];
+    let mut rng = Rng::new(4242);
+    let mut checked = 0;
+    for case in random_cases(36, 4243, Some(&methods), 120) {
+        let outputs = case.num_samples * case.batch.iter().product::<usize>() as i64;
+        let chunk = match rng.int(0, 2) {
+            0 => 1,
+            _ => rng.int(1, outputs.max(2) - 1).max(1),
+        };
+        let one = run_rust_chunked(&case, Some(None)).expect("one pass");
+        let chunked = run_rust_chunked(&case, Some(Some(chunk))).expect("chunked");
+        let (bits, shape) = common::bits_of(&one.jacobian);
+        if let Err(e) = check_bitwise_eq(
+            &format!("{} chunk={chunk}", case.describe()),
+            &chunked.jacobian,
+            &bits,
+            &shape,
+        ) {
+            panic!("{e}");
+        }
+        checked += 1;
+    }
+    assert_eq!(checked, 36);
 }
 
 fn case_clone(c: &Case) -> Case {

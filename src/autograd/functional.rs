@@ -35,6 +35,12 @@ pub struct JacobianOptions {
     pub vectorize: bool,
     /// Reverse or forward mode.
     pub strategy: Strategy,
+    /// tchdist's addition, for `vectorize=True` in reverse mode: at most this many rows of the
+    /// standard basis per batched backward pass (each chunk retains the graph for the next), so
+    /// memory grows with the chunk instead of with the number of outputs. `None` (the default)
+    /// is PyTorch's single pass; PyTorch's `jacobian` has no such argument (`torch.func.jacrev`
+    /// has `chunk_size`).
+    pub chunk_size: Option<i64>,
 }
 
 /// The keyword arguments of `torch.autograd.functional.hessian`, with PyTorch's defaults.
@@ -143,7 +149,7 @@ where
                         .into(),
                 ));
             }
-            jacobian_vectorized(&outputs, &input_refs, opts.create_graph)?
+            jacobian_vectorized(&outputs, &input_refs, opts.create_graph, opts.chunk_size)?
         } else {
             jacobian_loop(&outputs, &input_refs, opts)?
         };
@@ -210,22 +216,54 @@ fn jacobian_loop(
 }
 
 /// `vectorize=True`, reverse mode: one `autograd.grad(..., is_grads_batched=True)` with the
-/// standard basis split across the flattened outputs.
+/// standard basis split across the flattened outputs; with `chunk_size`, one such call per
+/// chunk of basis rows, concatenated.
 fn jacobian_vectorized(
     outputs: &[Tensor],
     inputs: &[&Tensor],
     create_graph: bool,
+    chunk_size: Option<i64>,
 ) -> Result<Vec<Vec<Tensor>>> {
     let output_numels: Vec<i64> = outputs.iter().map(|o| o.numel() as i64).collect();
-    let grad_outputs = construct_standard_basis_for(outputs, &output_numels)?;
     let flat_outputs = outputs
         .iter()
         .map(|o| Ok(o.f_reshape([-1])?))
         .collect::<Result<Vec<Tensor>>>()?;
     let flat_refs: Vec<Option<&Tensor>> = flat_outputs.iter().map(Some).collect();
-    let go_refs: Vec<&Tensor> = grad_outputs.iter().collect();
-    let vj = autograd_grad(&flat_refs, inputs, Some(&go_refs), create_graph, None, true)?;
     let total: i64 = output_numels.iter().sum();
+    let vj = match chunk_size {
+        Some(rows) if rows > 0 && rows < total => {
+            let mut chunks: Vec<Vec<Option<Tensor>>> = Vec::new();
+            let mut start = 0;
+            while start < total {
+                let len = rows.min(total - start);
+                let basis = standard_basis_rows(outputs, &output_numels, start, len)?;
+                let go_refs: Vec<&Tensor> = basis.iter().collect();
+                let retain = (start + len < total) || create_graph;
+                chunks.push(autograd_grad(
+                    &flat_refs,
+                    inputs,
+                    Some(&go_refs),
+                    create_graph,
+                    Some(retain),
+                    true,
+                )?);
+                start += len;
+            }
+            (0..inputs.len())
+                .map(|i| {
+                    let parts: Option<Vec<&Tensor>> =
+                        chunks.iter().map(|c| c[i].as_ref()).collect();
+                    parts.map(|p| Tensor::f_cat(&p, 0)).transpose()
+                })
+                .collect::<std::result::Result<Vec<Option<Tensor>>, tch::TchError>>()?
+        }
+        _ => {
+            let grad_outputs = construct_standard_basis_for(outputs, &output_numels)?;
+            let go_refs: Vec<&Tensor> = grad_outputs.iter().collect();
+            autograd_grad(&flat_refs, inputs, Some(&go_refs), create_graph, None, true)?
+        }
+    };
     let jacobians_of_flat_output = vj
         .into_iter()
         .zip(inputs)
@@ -447,6 +485,7 @@ where
         strict,
         vectorize: opts.vectorize,
         strategy: opts.outer_jacobian_strategy,
+        chunk_size: None,
     };
     jacobian_multi(jac_func, inputs, &outer)
 }
@@ -785,6 +824,26 @@ fn construct_standard_basis_for(tensors: &[Tensor], numels: &[i64]) -> Result<Ve
         .zip(numels)
         .map(|(tensor, &numel)| {
             let chunk = tensor.f_new_zeros([total, numel], (tensor.kind(), tensor.device()))?;
+            let _ones = chunk.f_diagonal(diag_start_idx, 0, 1)?.f_fill_(1)?;
+            diag_start_idx -= numel;
+            Ok(chunk)
+        })
+        .collect()
+}
+
+/// Rows `start..start + rows` of [`construct_standard_basis_for`]'s basis, built alone.
+fn standard_basis_rows(
+    tensors: &[Tensor],
+    numels: &[i64],
+    start: i64,
+    rows: i64,
+) -> Result<Vec<Tensor>> {
+    let mut diag_start_idx = start;
+    tensors
+        .iter()
+        .zip(numels)
+        .map(|(tensor, &numel)| {
+            let chunk = tensor.f_new_zeros([rows, numel], (tensor.kind(), tensor.device()))?;
             let _ones = chunk.f_diagonal(diag_start_idx, 0, 1)?.f_fill_(1)?;
             diag_start_idx -= numel;
             Ok(chunk)

@@ -1,5 +1,6 @@
 //! `tchdist bench`: times one Jacobian method in-process on a generated case and prints one
-//! JSON line.
+//! JSON line: the median and fastest time, the process's peak RSS, and that peak above the
+//! RSS before the first run (`extra_rss_mib`: what the method itself needed).
 
 use std::time::Instant;
 
@@ -35,12 +36,23 @@ pub struct Args {
     /// Device: cpu, cuda or cuda:N
     #[arg(long, default_value = "cpu")]
     pub device: String,
-    /// Timed repetitions (after one warm-up)
-    #[arg(long, default_value_t = 5, value_name = "R", value_parser = clap::value_parser!(u32).range(1..=10000))]
+    /// Untimed warm-up runs first (forward mode's TorchScript decompositions settle after a few)
+    #[arg(long, default_value_t = 1, value_name = "W", value_parser = clap::value_parser!(u32).range(1..=100))]
+    pub warmup: u32,
+    /// Timed repetitions after the warm-up (0: the last warm-up is the one measurement)
+    #[arg(long, default_value_t = 5, value_name = "R", value_parser = clap::value_parser!(u32).range(0..=10000))]
     pub repeat: u32,
+    /// Stop repeating once the timed runs add up to this many seconds (a warm-up run that alone
+    /// takes longer is the one measurement)
+    #[arg(long, value_name = "S", value_parser = parse_budget)]
+    pub budget_s: Option<f64>,
     /// Intra-op threads (torch.set_num_threads)
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(i32).range(1..=1024))]
     pub threads: Option<i32>,
+    /// Time the floor instead of a method: one Cholesky of Σ and the two triangular solves
+    /// L⁻¹(X − μ), L⁻ᵀ(·) over all n samples (drawn before the clock starts)
+    #[arg(long, conflicts_with = "method")]
+    pub floor: bool,
 }
 
 pub fn run(args: &Args) -> Result<Vec<u8>> {
@@ -70,32 +82,88 @@ pub fn run(args: &Args) -> Result<Vec<u8>> {
     }
     let (loc, cov) = bench_case(args.dim, args.dtype.kind(), device, 0)?;
     let param = MvnParam::CovarianceMatrix(cov);
+    let samples = if args.floor {
+        tch::manual_seed(1);
+        let dist =
+            tchdist::distributions::MultivariateNormal::new(&loc, param.shallow_clone(), true)?;
+        Some(tchdist::distributions::Distribution::sample(
+            &dist,
+            &[args.num_samples],
+        )?)
+    } else {
+        None
+    };
+    tchdist::memory::reset_peak_rss()?;
+    let rss_before = tchdist::memory::rss_bytes()?;
     let mut times = Vec::new();
-    for i in 0..=args.repeat {
+    let mut spent = 0.0;
+    for i in 0..args.warmup + args.repeat {
         tch::manual_seed(1);
         let start = Instant::now();
-        let run = mvn_log_prob_jacobian(&loc, &param, args.num_samples, method)?;
+        let run = match &samples {
+            Some(x) => floor(&loc, &param, x)?,
+            None => mvn_log_prob_jacobian(&loc, &param, args.num_samples, method)?.jacobian,
+        };
         if let tch::Device::Cuda(i) = device {
             tch::Cuda::synchronize(i as i64);
         }
         let ms = start.elapsed().as_secs_f64() * 1e3;
         drop(run);
-        if i > 0 {
-            times.push(ms);
+        let over = |secs: f64| args.budget_s.is_some_and(|b| secs >= b);
+        if i < args.warmup {
+            if over(ms / 1e3) || (args.repeat == 0 && i + 1 == args.warmup) {
+                times.push(ms);
+                break;
+            }
+            continue;
+        }
+        times.push(ms);
+        spent += ms / 1e3;
+        if over(spent) {
+            break;
         }
     }
     times.sort_by(f64::total_cmp);
     let median = times[times.len() / 2];
+    let peak = tchdist::memory::peak_rss_bytes()?;
+    let mib = |bytes: u64| bytes as f64 / f64::from(1u32 << 20);
+    let name = if args.floor {
+        "floor".to_string()
+    } else {
+        method.to_string()
+    };
     Ok(format!(
-        "{{\"method\": \"{}\", \"n\": {}, \"d\": {}, \"dtype\": \"{}\", \"device\": \"{}\", \"repeat\": {}, \"median_ms\": {:.4}, \"min_ms\": {:.4}}}\n",
-        method,
+        "{{\"method\": \"{}\", \"n\": {}, \"d\": {}, \"dtype\": \"{}\", \"device\": \"{}\", \"repeat\": {}, \"median_ms\": {:.4}, \"min_ms\": {:.4}, \"peak_rss_mib\": {:.1}, \"extra_rss_mib\": {:.1}}}\n",
+        name,
         args.num_samples,
         args.dim,
         args.dtype.name(),
         args.device,
-        args.repeat,
+        times.len(),
         median,
-        times[0]
+        times[0],
+        mib(peak),
+        mib(peak.saturating_sub(rss_before))
     )
     .into_bytes())
+}
+
+/// The floor of every exact method: `L = cholesky(Σ)`, then `L⁻ᵀ L⁻¹ (X − μ)` with two
+/// triangular solves over all samples at once (the closed form's arithmetic, nothing else).
+fn floor(loc: &tch::Tensor, param: &MvnParam, samples: &tch::Tensor) -> Result<tch::Tensor> {
+    let MvnParam::CovarianceMatrix(cov) = param else {
+        bail!("the floor is defined for a covariance matrix");
+    };
+    let l = cov.f_linalg_cholesky(false)?;
+    let rhs = samples.f_sub(loc)?.f_tr()?;
+    let z = l.f_linalg_solve_triangular(&rhs, false, true, false)?;
+    Ok(l.f_mt()?.f_linalg_solve_triangular(&z, true, true, false)?)
+}
+
+/// `--budget-s`: a finite number of seconds, zero or more.
+fn parse_budget(text: &str) -> std::result::Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(s) if s.is_finite() && s >= 0.0 => Ok(s),
+        _ => Err(format!("'{text}' is not a number of seconds (0 or more)")),
+    }
 }

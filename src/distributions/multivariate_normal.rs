@@ -43,7 +43,8 @@ impl MvnParam {
         }
     }
 
-    fn matrix(&self) -> &Tensor {
+    /// The matrix, whichever parameter it is.
+    pub(crate) fn matrix(&self) -> &Tensor {
         match self {
             MvnParam::CovarianceMatrix(m)
             | MvnParam::PrecisionMatrix(m)

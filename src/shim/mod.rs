@@ -36,6 +36,7 @@ extern "C" {
     fn tchdist_grad_fn_name(t: *mut C_tensor, name: *mut *mut c_char) -> *mut c_char;
     fn tchdist_torch_version() -> *const c_char;
     fn tchdist_load_library(path: *const c_char) -> *mut c_char;
+    fn tchdist_set_malloc_thresholds(trim_threshold: c_int, mmap_threshold: c_int) -> *mut c_char;
     fn tchdist_vmapmode_increment_nesting(level: *mut i64) -> *mut c_char;
     fn tchdist_vmapmode_decrement_nesting(level: *mut i64) -> *mut c_char;
 }
@@ -177,6 +178,12 @@ pub(crate) fn load_library(path: &std::path::Path) -> Result<()> {
     })?;
     // SAFETY: `c_path` is a valid NUL-terminated string that outlives the call.
     check(unsafe { tchdist_load_library(c_path.as_ptr()) })
+}
+
+/// glibc's `mallopt(M_TRIM_THRESHOLD, trim)` and `mallopt(M_MMAP_THRESHOLD, mmap)`, in bytes.
+pub(crate) fn set_malloc_thresholds(trim: i32, mmap: i32) -> Result<()> {
+    // SAFETY: plain integers; mallopt is thread-safe and touches no Rust-owned memory.
+    check(unsafe { tchdist_set_malloc_thresholds(trim, mmap) })
 }
 
 /// One nesting of the legacy vmap mode (`torch._C._vmapmode_increment_nesting`), left when

@@ -6,6 +6,7 @@
 
 #include <ATen/LegacyVmapMode.h>
 #include <dlfcn.h>
+#include <malloc.h>
 #include <torch/headeronly/version.h>
 #include <torch/csrc/autograd/autograd.h>
 #include <torch/csrc/jit/ir/irparser.h>
@@ -93,6 +94,15 @@ char *tchdist_load_library(const char *path) {
     if (dlopen(path, RTLD_NOW | RTLD_GLOBAL) == nullptr) {
       const char *why = dlerror();
       throw std::runtime_error(why != nullptr ? why : "dlopen failed");
+    }
+  });
+}
+
+char *tchdist_set_malloc_thresholds(int trim_threshold, int mmap_threshold) {
+  return tchdist::protect([&] {
+    if (mallopt(M_TRIM_THRESHOLD, trim_threshold) != 1 ||
+        mallopt(M_MMAP_THRESHOLD, mmap_threshold) != 1) {
+      throw std::runtime_error("mallopt refused the trim or mmap threshold");
     }
   });
 }

@@ -45,6 +45,11 @@ const char *tchdist_torch_version(void);
 // message is dlerror()'s.
 char *tchdist_load_library(const char *path);
 
+// glibc's mallopt(M_TRIM_THRESHOLD) and mallopt(M_MMAP_THRESHOLD), in bytes. Setting either
+// turns off glibc's dynamic mmap threshold, which otherwise rises after the first large free
+// and lets the heap keep (and fragment) every later large tensor.
+char *tchdist_set_malloc_thresholds(int trim_threshold, int mmap_threshold);
+
 // The legacy vmap mode behind torch._vmap_internals._vmap (is_grads_batched, vectorize=True):
 // at::impl::VmapMode::increment_nesting / decrement_nesting; `level` receives the new level.
 char *tchdist_vmapmode_increment_nesting(int64_t *level);

@@ -52,6 +52,8 @@ def mvn(case):
         out = vmap(jacrev(log_prob), in_dims=(None, 0))(loc, samples)
     elif kind == "mvn_jacrev":
         out = jacrev(lambda mu: log_prob(mu, samples))(loc)
+    elif kind == "mvn_jacrev_chunked":
+        out = jacrev(lambda mu: log_prob(mu, samples), chunk_size=case["chunk_size"])(loc)
     elif kind == "mvn_jacfwd":
         out = jacfwd(lambda mu: log_prob(mu, samples))(loc)
     else:

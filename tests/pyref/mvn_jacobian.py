@@ -64,15 +64,12 @@ def closed_form_score(dist, value):
     return w.permute(bd + 1, *range(0, bd + 1)).reshape(shape)
 
 
-def run(case):
-    dtype = DTYPES[case["dtype"]]
-    device = torch.device(case.get("device", "cpu"))
-    kw = PARAMS[case["param"]]
-    torch.manual_seed(case["seed"])
-    mu = torch.tensor(case["loc"], dtype=dtype, device=device, requires_grad=True)
-    matrix = torch.tensor(case["matrix"], dtype=dtype, device=device)
-    n = case["num_samples"]
-    method = case["method"]
+def compute(method, mu, kw, matrix, n, chunk=None):
+    """One Python program per method: draws n samples of MultivariateNormal(mu, **{kw: matrix})
+    (mu requires grad), takes their log-probabilities and the Jacobian with respect to mu.
+    `chunk` (the benchmark's large cases) splits the one-hot basis of `batched` into row chunks
+    and is `jacrev`'s chunk_size, as tchdist does past its memory budget; PyTorch's
+    `jacobian(vectorize=True)` has no such argument."""
     if method in ("functional", "vectorized"):  # question_answer.py (+ vectorize=True)
         seen = {}
 
@@ -84,51 +81,71 @@ def run(case):
             return logprobs
 
         jac = torch.autograd.functional.jacobian(f, mu, vectorize=method == "vectorized")
-        samples, log_prob = seen["samples"], seen["log_prob"]
+        return seen["samples"], seen["log_prob"], jac
+    dist = MultivariateNormal(mu, **{kw: matrix})
+    samples = dist.sample((n,))
+    log_prob = dist.log_prob(samples)
+    if method == "loop":  # question_loop.py
+        grads = [torch.autograd.grad(lp, mu, retain_graph=True) for lp in log_prob]
+        jac = torch.stack([g[0] for g in grads])
+    elif method == "batched":  # question_batched.py
+        basis = one_hot(log_prob)
+        rows = len(basis) if chunk is None else chunk
+        parts = [
+            torch.autograd.grad(
+                log_prob,
+                mu,
+                grad_outputs=basis[i : i + rows],
+                is_grads_batched=True,
+                retain_graph=True if rows < len(basis) else None,
+            )[0]
+            for i in range(0, len(basis), rows)
+        ]
+        flat = parts[0] if len(parts) == 1 else torch.cat(parts)
+        jac = flat.reshape(tuple(log_prob.shape) + tuple(mu.shape))
+    elif method == "batched-loop":
+        rows = [
+            torch.autograd.grad(log_prob, mu, grad_outputs=row, retain_graph=True)[0]
+            for row in one_hot(log_prob)
+        ]
+        jac = torch.stack(rows).reshape(tuple(log_prob.shape) + tuple(mu.shape))
+    elif method == "forward":
+        jac = torch.autograd.functional.jacobian(
+            lambda m: MultivariateNormal(m, **{kw: matrix}).log_prob(samples),
+            mu.detach(),
+            strategy="forward-mode",
+            vectorize=True,
+        )
+    elif method == "jacrev":
+        jac = torch.func.jacrev(
+            lambda m: MultivariateNormal(m, **{kw: matrix}).log_prob(samples), chunk_size=chunk
+        )(mu.detach())
+    elif method == "jacfwd":
+        jac = torch.func.jacfwd(lambda m: MultivariateNormal(m, **{kw: matrix}).log_prob(samples))(
+            mu.detach()
+        )
+    elif method == "per-sample":
+        jac = torch.func.vmap(
+            torch.func.grad(lambda m, x: MultivariateNormal(m, **{kw: matrix}).log_prob(x)),
+            in_dims=(None, 0),
+        )(mu.detach(), samples)
+    elif method == "analytic":
+        with torch.no_grad():
+            score = closed_form_score(dist, samples)
+        jac = score_to_jacobian(score, dist.batch_shape, mu.shape)
     else:
-        dist = MultivariateNormal(mu, **{kw: matrix})
-        samples = dist.sample((n,))
-        log_prob = dist.log_prob(samples)
-        if method == "loop":  # question_loop.py
-            grads = [torch.autograd.grad(lp, mu, retain_graph=True) for lp in log_prob]
-            jac = torch.stack([g[0] for g in grads])
-        elif method == "batched":  # question_batched.py
-            (flat,) = torch.autograd.grad(
-                log_prob, mu, grad_outputs=one_hot(log_prob), is_grads_batched=True
-            )
-            jac = flat.reshape(tuple(log_prob.shape) + tuple(mu.shape))
-        elif method == "batched-loop":
-            rows = [
-                torch.autograd.grad(log_prob, mu, grad_outputs=row, retain_graph=True)[0]
-                for row in one_hot(log_prob)
-            ]
-            jac = torch.stack(rows).reshape(tuple(log_prob.shape) + tuple(mu.shape))
-        elif method == "forward":
-            jac = torch.autograd.functional.jacobian(
-                lambda m: MultivariateNormal(m, **{kw: matrix}).log_prob(samples),
-                mu.detach(),
-                strategy="forward-mode",
-                vectorize=True,
-            )
-        elif method == "jacrev":
-            jac = torch.func.jacrev(lambda m: MultivariateNormal(m, **{kw: matrix}).log_prob(samples))(
-                mu.detach()
-            )
-        elif method == "jacfwd":
-            jac = torch.func.jacfwd(lambda m: MultivariateNormal(m, **{kw: matrix}).log_prob(samples))(
-                mu.detach()
-            )
-        elif method == "per-sample":
-            jac = torch.func.vmap(
-                torch.func.grad(lambda m, x: MultivariateNormal(m, **{kw: matrix}).log_prob(x)),
-                in_dims=(None, 0),
-            )(mu.detach(), samples)
-        elif method == "analytic":
-            with torch.no_grad():
-                score = closed_form_score(dist, samples)
-            jac = score_to_jacobian(score, dist.batch_shape, mu.shape)
-        else:
-            raise ValueError(method)
+        raise ValueError(method)
+    return samples, log_prob, jac
+
+
+def run(case):
+    dtype = DTYPES[case["dtype"]]
+    device = torch.device(case.get("device", "cpu"))
+    kw = PARAMS[case["param"]]
+    torch.manual_seed(case["seed"])
+    mu = torch.tensor(case["loc"], dtype=dtype, device=device, requires_grad=True)
+    matrix = torch.tensor(case["matrix"], dtype=dtype, device=device)
+    samples, log_prob, jac = compute(case["method"], mu, kw, matrix, case["num_samples"])
     return {
         "samples": bits(samples),
         "log_prob": bits(log_prob),

@@ -1,0 +1,551 @@
+"""tchdist against PyTorch, side by side, in one run (scripts/bench runs this with the set-up
+venv's Python after building the release binary).
+
+1. Whole process: `target/release/tchdist jacobian` against `python
+   tests/fixtures/question_answer.py`, alternating, after one warm-up each: wall time and peak
+   RSS (from wait4), medians, ratio tchdist/Python.
+2. In-process Jacobian: for each (n, d) and dtype, every method in tchdist (`tchdist bench`, one
+   process per cell) and its PyTorch twin (tests/pyref/mvn_jacobian.py's `compute`, run in a
+   child forked from this process after `import torch`, one per cell), alternating, plus the
+   floor (one Cholesky and the two triangular solves over all n samples) on both sides. Each
+   side times the whole pipeline (build the distribution, sample, log_prob, Jacobian) after a
+   warm-up, repeats until `--repeat` runs or `--budget-s` seconds, and reports the median, the
+   process's peak RSS, and the peak above the RSS before the first run ("extra": what the
+   method needed). Both sides run under the same address-space cap, so a method that asks for
+   more fails with PyTorch's or libtorch's allocation error instead of swapping the machine.
+3. Writes docs/BENCHMARKS.md and docs/bench.svg (time against n, log-log, one line per method
+   and side).
+
+Run it through `scripts/bench` (which sets up and builds first). `--quick` runs the two small
+sizes only.
+"""
+
+import argparse
+import json
+import math
+import os
+import platform
+import re
+import resource
+import signal
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tests" / "pyref"))
+
+import torch  # noqa: E402
+
+from mvn_jacobian import compute  # noqa: E402
+
+BIN = ROOT / "target" / "release" / "tchdist"
+METHODS = [
+    "analytic",
+    "forward",
+    "jacfwd",
+    "per-sample",
+    "jacrev",
+    "vectorized",
+    "batched",
+    "functional",
+    "loop",
+    "batched-loop",
+]
+# Methods whose cost grows with n² (one backward pass per output, or a basis of n rows per
+# output): at the largest n they are first timed at n/10 and skipped when the n² extrapolation
+# passes the per-cell limit.
+QUADRATIC = {"functional", "loop", "batched-loop", "vectorized", "batched", "jacrev"}
+SIZES = [(10, 2), (1000, 10), (10000, 50), (2000, 200)]
+DTYPES = {"f32": torch.float32, "f64": torch.float64}
+BASIS_MEMORY_BUDGET = 512 << 20  # tchdist::question::BASIS_MEMORY_BUDGET
+# Address-space cap above each process's own footprint at start (both sides).
+AS_HEADROOM = 16 << 30
+
+
+def log(*args):
+    print(*args, file=sys.stderr, flush=True)
+
+
+def status_kib(field):
+    text = Path("/proc/self/status").read_text()
+    return int(re.search(rf"^{field}:\s+(\d+)", text, re.M).group(1))
+
+
+def cap_address_space():
+    """RLIMIT_AS = this process's address space now + AS_HEADROOM."""
+    limit = status_kib("VmSize") * 1024 + AS_HEADROOM
+    resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+
+
+def chunk_rows(n, d, dtype):
+    """tchdist::question::basis_chunk_rows for an unbatched case: None when all n rows fit."""
+    elem = 4 if dtype == "f32" else 8
+    row = max(1, n * (d + d) * elem * 2)
+    fit = max(1, BASIS_MEMORY_BUDGET // row)
+    return fit if fit < n else None
+
+
+# ----------------------------------------------------------------------------------------
+# The Python side: one forked child per cell
+# ----------------------------------------------------------------------------------------
+
+
+def bench_case(d, dtype):
+    """tchdist::question::bench_case: loc = zeros(d), Σ = A Aᵀ / d + I, A = randn(d, d) after
+    manual_seed(0)."""
+    torch.manual_seed(0)
+    a = torch.randn(d, d, dtype=dtype)
+    cov = a.matmul(a.t()).div(d).add(torch.eye(d, dtype=dtype))
+    return torch.zeros(d, dtype=dtype), cov
+
+
+def floor(loc, cov, samples):
+    L = torch.linalg.cholesky(cov)
+    rhs = (samples - loc).t()
+    z = torch.linalg.solve_triangular(L, rhs, upper=False)
+    return torch.linalg.solve_triangular(L.mT, z, upper=True)
+
+
+def python_cell(method, n, d, dtype, warmup, repeat, budget_s, threads, chunk):
+    torch.set_num_threads(threads)
+    loc, cov = bench_case(d, DTYPES[dtype])
+    samples = None
+    if method == "floor":
+        torch.manual_seed(1)
+        samples = torch.distributions.MultivariateNormal(loc, cov).sample((n,))
+    open("/proc/self/clear_refs", "w").write("5")
+    before = status_kib("VmRSS")
+    times = []
+    spent = 0.0
+    for i in range(warmup + repeat):
+        torch.manual_seed(1)
+        start = time.perf_counter()
+        if samples is not None:
+            out = floor(loc, cov, samples)
+        else:
+            mu = loc.detach().requires_grad_(True)
+            out = compute(method, mu, "covariance_matrix", cov, n, chunk)
+        ms = (time.perf_counter() - start) * 1e3
+        del out
+        if i < warmup:
+            # A warm-up run longer than the whole budget is the one measurement.
+            if ms / 1e3 >= budget_s or (repeat == 0 and i + 1 == warmup):
+                times.append(ms)
+                break
+            continue
+        times.append(ms)
+        spent += ms / 1e3
+        if spent >= budget_s:
+            break
+    peak = status_kib("VmHWM")
+    return {
+        "median_ms": statistics.median(times),
+        "min_ms": min(times),
+        "repeat": len(times),
+        "peak_rss_mib": peak / 1024,
+        "extra_rss_mib": max(0, peak - before) / 1024,
+    }
+
+
+def run_python(method, n, d, dtype, warmup, repeat, budget_s, threads, chunk, timeout_s):
+    """Forks a child (this process only imported torch: no thread pool to break), runs the cell
+    there under the address-space cap, and reads its JSON back through a pipe."""
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        os.close(r)
+        try:
+            cap_address_space()
+            result = python_cell(method, n, d, dtype, warmup, repeat, budget_s, threads, chunk)
+        except Exception as e:  # reported, not raised: a failing twin is a result
+            result = {"error": f"{type(e).__name__}: {str(e).splitlines()[0][:160]}"}
+        os.write(w, json.dumps(result).encode())
+        os._exit(0)
+    os.close(w)
+    deadline = time.monotonic() + timeout_s
+    while True:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            break
+        if time.monotonic() > deadline:
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+            os.close(r)
+            return {"error": f"timed out after {timeout_s} s"}
+        time.sleep(0.01)
+    data = b""
+    while chunk_ := os.read(r, 65536):
+        data += chunk_
+    os.close(r)
+    if not data:
+        return {"error": f"died (status {status})"}
+    return json.loads(data)
+
+
+# ----------------------------------------------------------------------------------------
+# The tchdist side: one process per cell
+# ----------------------------------------------------------------------------------------
+
+
+def run_rust(method, n, d, dtype, warmup, repeat, budget_s, threads, timeout_s):
+    args = [str(BIN), "bench", "-n", str(n), "--dim", str(d), "--dtype", dtype]
+    args += ["--warmup", str(warmup), "--repeat", str(repeat), "--budget-s", str(budget_s), "--threads", str(threads)]
+    args += ["--floor"] if method == "floor" else ["--method", method]
+    try:
+        out = subprocess.run(
+            args,
+            capture_output=True,
+            text=True,
+            timeout=timeout_s,
+            preexec_fn=cap_address_space,
+        )
+    except subprocess.TimeoutExpired:
+        return {"error": f"timed out after {timeout_s} s"}
+    if out.returncode != 0:
+        return {"error": out.stderr.strip().splitlines()[-1][:200] if out.stderr else "failed"}
+    return json.loads(out.stdout)
+
+
+# ----------------------------------------------------------------------------------------
+# Whole process
+# ----------------------------------------------------------------------------------------
+
+
+def timed_process(args, cwd):
+    """Wall time and peak RSS of one run. posix_spawn (vfork), not fork: a forked child of this
+    process would count the parent's torch pages in its peak before it execs."""
+    start = time.perf_counter()
+    pid = os.posix_spawn(
+        args[0],
+        args,
+        dict(os.environ),
+        file_actions=[(os.POSIX_SPAWN_OPEN, 1, os.devnull, os.O_WRONLY, 0)],
+    )
+    _, status, usage = os.wait4(pid, 0)
+    wall = time.perf_counter() - start
+    if status != 0:
+        raise SystemExit(f"{args} failed with status {status}")
+    return wall, usage.ru_maxrss / 1024
+
+
+def whole_process(runs):
+    rust = [str(BIN), "jacobian"]
+    python = [sys.executable, str(ROOT / "tests" / "fixtures" / "question_answer.py")]
+    os.chdir(ROOT)
+    timed_process(rust, ROOT)
+    timed_process(python, ROOT)
+    r_wall, r_rss, p_wall, p_rss = [], [], [], []
+    for _ in range(runs):
+        w, m = timed_process(rust, ROOT)
+        r_wall.append(w)
+        r_rss.append(m)
+        w, m = timed_process(python, ROOT)
+        p_wall.append(w)
+        p_rss.append(m)
+    med = statistics.median
+    return {
+        "runs": runs,
+        "tchdist": {"wall_s": med(r_wall), "peak_rss_mib": med(r_rss)},
+        "python": {"wall_s": med(p_wall), "peak_rss_mib": med(p_rss)},
+    }
+
+
+# ----------------------------------------------------------------------------------------
+# Report
+# ----------------------------------------------------------------------------------------
+
+
+def fmt_ms(cell):
+    if "error" in cell:
+        return "—"
+    ms = cell["median_ms"]
+    return f"{ms:.3g}" if ms < 100 else f"{ms:.0f}"
+
+
+def fmt_cell(cell):
+    if "skipped" in cell:
+        return "skipped"
+    if "error" in cell:
+        return "fails"
+    return f"{fmt_ms(cell)} ({cell['extra_rss_mib']:.0f})"
+
+
+def ratio(rust, python):
+    if "median_ms" in rust and "median_ms" in python:
+        return f"{rust['median_ms'] / python['median_ms']:.2f}x"
+    if "median_ms" in rust and "error" in python:
+        return "Python fails"
+    return "—"
+
+
+def report(results, proc, args, elapsed_s):
+    versions = subprocess.run([str(BIN), "--version"], capture_output=True, text=True).stdout
+    cpu = "unknown CPU"
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            cpu = line.split(":", 1)[1].strip()
+            break
+    mem_gib = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    lines = [
+        "# Benchmarks",
+        "",
+        f"Written by `scripts/bench` ({'--quick, ' if args.quick else ''}{elapsed_s / 60:.1f} min) "
+        f"on {time.strftime('%Y-%m-%d')}. Machine: {os.cpu_count()} cores ({cpu}), "
+        f"{mem_gib:.0f} GiB, device cpu (no GPU on this machine: the CUDA rows are not measured "
+        f"here); {versions.strip()}; Python {platform.python_version()} with torch "
+        f"{torch.__version__}. Both sides use {args.threads} intra-op threads and the same "
+        f"address-space cap (their footprint at start + {AS_HEADROOM >> 30} GiB).",
+        "",
+        "## Whole process: the seed job",
+        "",
+        f"`target/release/tchdist jacobian` against `python tests/fixtures/question_answer.py`, "
+        f"alternating, one warm-up each, median of {proc['runs']}.",
+        "",
+        "| | wall | peak RSS |",
+        "| --- | --- | --- |",
+        f"| tchdist | {proc['tchdist']['wall_s']:.3f} s | {proc['tchdist']['peak_rss_mib']:.0f} MiB |",
+        f"| Python | {proc['python']['wall_s']:.3f} s | {proc['python']['peak_rss_mib']:.0f} MiB |",
+        f"| ratio tchdist/Python | {proc['tchdist']['wall_s'] / proc['python']['wall_s']:.3f}x "
+        f"(target ≤ 0.15x) | {proc['tchdist']['peak_rss_mib'] / proc['python']['peak_rss_mib']:.3f}x "
+        f"(target ≤ 0.25x) |",
+        "",
+        "## In-process Jacobian",
+        "",
+        "Each cell: median milliseconds of the whole pipeline (build `MultivariateNormal(zeros(d), "
+        "Σ)`, draw n samples, log_prob, Jacobian with respect to the mean), after "
+        f"{args.warmup} warm-up runs (fewer when one takes over {args.budget_s} s: then that "
+        f"run is the measurement), up to {args.repeat} runs or {args.budget_s} s; in brackets the peak RSS above the "
+        "process's RSS before the first run, in MiB. tchdist runs `tchdist bench`, Python the "
+        "twin in `tests/pyref/mvn_jacobian.py` (the programs the parity tests compare bit for "
+        "bit). *floor*: one Cholesky and the two triangular solves over all n samples, timed "
+        "alone. *skipped*: the n/10 run extrapolated (×100) past the per-cell limit of "
+        f"{args.cell_limit_s} s. *fails*: the run failed (the error is listed below).",
+        "",
+    ]
+    errors = []
+    for (n, d) in [s for s in SIZES if any(r["n"] == s[0] and r["d"] == s[1] for r in results)]:
+        for dtype in DTYPES:
+            rows = [r for r in results if (r["n"], r["d"], r["dtype"]) == (n, d, dtype)]
+            if not rows:
+                continue
+            chunk = chunk_rows(n, d, dtype)
+            note = f"; basis chunks of {chunk} rows" if chunk else ""
+            lines += [
+                f"### n = {n}, d = {d}, {dtype}{note}",
+                "",
+                "| method | tchdist ms (MiB) | peak RSS tchdist | PyTorch ms (MiB) | ratio |",
+                "| --- | --- | --- | --- | --- |",
+            ]
+            for r in rows:
+                rust, py = r["tchdist"], r["python"]
+                peak = f"{rust['peak_rss_mib']:.0f} MiB" if "peak_rss_mib" in rust else "—"
+                lines.append(
+                    f"| {r['method']} | {fmt_cell(rust)} | {peak} | {fmt_cell(py)} | {ratio(rust, py)} |"
+                )
+                for side, cell in (("tchdist", rust), ("PyTorch", py)):
+                    if "error" in cell:
+                        errors.append(f"- n={n} d={d} {dtype} {r['method']}, {side}: {cell['error']}")
+                    if "skipped" in cell:
+                        errors.append(f"- n={n} d={d} {dtype} {r['method']}, {side}: {cell['skipped']}")
+            lines.append("")
+    if errors:
+        lines += ["### Failures and skips", ""] + errors + [""]
+    lines += targets(results, proc)
+    lines += [
+        "## Plot",
+        "",
+        "![time against n](bench.svg)",
+        "",
+        "f64, time per pipeline against n (the four sizes above, log-log); solid: tchdist, "
+        "dashed: PyTorch.",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def cell(results, n, d, dtype, method):
+    for r in results:
+        if (r["n"], r["d"], r["dtype"], r["method"]) == (n, d, dtype, method):
+            return r
+    return None
+
+
+def targets(results, proc):
+    out = ["## Targets", ""]
+    wall = proc["tchdist"]["wall_s"] / proc["python"]["wall_s"]
+    rss = proc["tchdist"]["peak_rss_mib"] / proc["python"]["peak_rss_mib"]
+    out.append(f"- Whole process ≤ 0.15x wall: {wall:.3f}x ({'met' if wall <= 0.15 else 'missed'}); "
+               f"≤ 0.25x peak RSS: {rss:.3f}x ({'met' if rss <= 0.25 else 'missed'}).")
+    slower = []
+    compared = 0
+    for r in results:
+        if r["method"] == "floor":
+            continue
+        rust, py = r["tchdist"], r["python"]
+        if "median_ms" in rust and "median_ms" in py:
+            compared += 1
+            if rust["median_ms"] > py["median_ms"]:
+                slower.append(f"{r['method']} n={r['n']} d={r['d']} {r['dtype']} "
+                              f"({rust['median_ms'] / py['median_ms']:.2f}x)")
+    out.append(f"- Every method ≤ 1.0x its twin: {compared - len(slower)} of {compared} cells met"
+               + (f"; slower: {', '.join(slower)}." if slower else "."))
+    for (n, d) in SIZES:
+        if n < 1000:
+            continue
+        for dtype in DTYPES:
+            best_py = [cell(results, n, d, dtype, m) for m in ("jacfwd", "forward")]
+            best_py = [c["python"]["median_ms"] for c in best_py if c and "median_ms" in c["python"]]
+            best_rust = [cell(results, n, d, dtype, m) for m in ("analytic", "forward", "jacfwd")]
+            best_rust = [c["tchdist"]["median_ms"] for c in best_rust if c and "median_ms" in c["tchdist"]]
+            fl = cell(results, n, d, dtype, "floor")
+            if not best_py or not best_rust or not fl or "median_ms" not in fl["tchdist"]:
+                continue
+            speedup = min(best_py) / min(best_rust)
+            over_floor = min(best_rust) / fl["tchdist"]["median_ms"]
+            out.append(
+                f"- n={n} d={d} {dtype}: fastest tchdist {min(best_rust):.3g} ms is {speedup:.1f}x "
+                f"faster than PyTorch's fastest built-in route ({min(best_py):.3g} ms; target ≥ 10x: "
+                f"{'met' if speedup >= 10 else 'missed'}) and {over_floor:.1f}x the floor "
+                f"({fl['tchdist']['median_ms']:.3g} ms; target ≤ 2x: {'met' if over_floor <= 2 else 'missed'})."
+            )
+    big = [r for r in results if (r["n"], r["d"], r["dtype"]) == (10000, 50, "f64") and r["method"] != "floor"]
+    if big:
+        over = [f"{r['method']} ({r['tchdist'].get('peak_rss_mib', float('nan')):.0f} MiB)" for r in big
+                if "peak_rss_mib" in r["tchdist"] and r["tchdist"]["peak_rss_mib"] > 2048]
+        failed = [r["method"] for r in big if "error" in r["tchdist"]]
+        skipped = [r["method"] for r in big if "skipped" in r["tchdist"]]
+        out.append(
+            f"- n=10000 d=50 f64, peak RSS ≤ 2 GiB: {len(big) - len(over) - len(failed) - len(skipped)} "
+            f"of {len(big)} methods measured within it"
+            + (f"; over: {', '.join(over)}" if over else "")
+            + (f"; failed: {', '.join(failed)}" if failed else "")
+            + (f"; not run (time): {', '.join(skipped)}" if skipped else "")
+            + "."
+        )
+    out.append("")
+    return out
+
+
+def svg_plot(results, path):
+    """Time against n, log-log, f64: one polyline per method and side."""
+    rows = [r for r in results if r["dtype"] == "f64"]
+    methods = [m for m in METHODS + ["floor"] if any(r["method"] == m for r in rows)]
+    pts = {}
+    for r in rows:
+        for side in ("tchdist", "python"):
+            c = r[side]
+            if "median_ms" in c:
+                pts.setdefault((r["method"], side), []).append((r["n"], c["median_ms"]))
+    if not pts:
+        return
+    xs = [n for v in pts.values() for n, _ in v]
+    ys = [t for v in pts.values() for _, t in v]
+    x0, x1 = math.log10(min(xs)), math.log10(max(xs))
+    y0, y1 = math.floor(math.log10(min(ys))), math.ceil(math.log10(max(ys)))
+    W, H, L, R, T, B = 900, 560, 70, 190, 20, 50
+
+    def px(n):
+        return L + (math.log10(n) - x0) / max(x1 - x0, 1e-9) * (W - L - R)
+
+    def py(t):
+        return H - B - (math.log10(t) - y0) / max(y1 - y0, 1e-9) * (H - T - B)
+
+    colors = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2",
+              "#7f7f7f", "#bcbd22", "#17becf", "#000000"]
+    out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{W}" height="{H}" font-family="sans-serif" font-size="12">',
+           f'<rect width="{W}" height="{H}" fill="white"/>']
+    for e in range(y0, y1 + 1):
+        y = py(10 ** e)
+        out.append(f'<line x1="{L}" y1="{y:.1f}" x2="{W - R}" y2="{y:.1f}" stroke="#ddd"/>')
+        out.append(f'<text x="{L - 6}" y="{y + 4:.1f}" text-anchor="end">1e{e} ms</text>')
+    for n in sorted(set(xs)):
+        x = px(n)
+        out.append(f'<line x1="{x:.1f}" y1="{T}" x2="{x:.1f}" y2="{H - B}" stroke="#eee"/>')
+        d = next(r["d"] for r in rows if r["n"] == n)
+        out.append(f'<text x="{x:.1f}" y="{H - B + 16}" text-anchor="middle">n={n}</text>')
+        out.append(f'<text x="{x:.1f}" y="{H - B + 30}" text-anchor="middle">d={d}</text>')
+    for i, m in enumerate(methods):
+        color = colors[i % len(colors)]
+        for side, dash in (("tchdist", ""), ("python", ' stroke-dasharray="6,4"')):
+            p = sorted(pts.get((m, side), []))
+            if not p:
+                continue
+            coords = " ".join(f"{px(n):.1f},{py(t):.1f}" for n, t in p)
+            out.append(f'<polyline points="{coords}" fill="none" stroke="{color}" stroke-width="2"{dash}/>')
+            for n, t in p:
+                out.append(f'<circle cx="{px(n):.1f}" cy="{py(t):.1f}" r="2.5" fill="{color}"/>')
+        y = T + 14 + i * 18
+        out.append(f'<line x1="{W - R + 12}" y1="{y - 4}" x2="{W - R + 40}" y2="{y - 4}" stroke="{color}" stroke-width="2"/>')
+        out.append(f'<text x="{W - R + 46}" y="{y}">{m}</text>')
+    y = T + 14 + len(methods) * 18 + 10
+    out.append(f'<text x="{W - R + 12}" y="{y}">solid: tchdist</text>')
+    out.append(f'<text x="{W - R + 12}" y="{y + 16}">dashed: PyTorch</text>')
+    out.append("</svg>")
+    Path(path).write_text("\n".join(out) + "\n")
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--quick", action="store_true", help="the two small sizes only")
+    ap.add_argument("--warmup", type=int, default=3, help="untimed runs per cell first")
+    ap.add_argument("--repeat", type=int, default=7, help="timed runs per cell (after the warm-up)")
+    ap.add_argument("--budget-s", type=float, default=3.0, help="stop repeating after this many seconds")
+    ap.add_argument("--cell-limit-s", type=float, default=60.0, help="skip cells estimated to take longer")
+    ap.add_argument("--threads", type=int, default=min(2, os.cpu_count() or 1))
+    ap.add_argument("--process-runs", type=int, default=7)
+    ap.add_argument("--out", default=str(ROOT / "docs" / "BENCHMARKS.md"))
+    ap.add_argument("--json", default=None, help="also write the raw results here")
+    args = ap.parse_args()
+    began = time.monotonic()
+
+    log("bench: whole process (seed job)")
+    proc = whole_process(args.process_runs)
+    log(f"  tchdist {proc['tchdist']}, python {proc['python']}")
+
+    sizes = SIZES[:2] if args.quick else SIZES
+    results = []
+    timeout = int(args.cell_limit_s * 2 + 30)
+    for n, d in sizes:
+        for dtype in DTYPES:
+            chunk = chunk_rows(n, d, dtype)
+            for method in ["floor"] + METHODS:
+                row = {"method": method, "n": n, "d": d, "dtype": dtype}
+                sides = {}
+                if method in QUADRATIC and n >= 10000:
+                    # Calibrate at n/10 and extrapolate with n².
+                    small = n // 10
+                    for side, fn in (
+                        ("tchdist", lambda: run_rust(method, small, d, dtype, 1, 0, 0, args.threads, timeout)),
+                        ("python", lambda: run_python(method, small, d, dtype, 1, 0, 0, args.threads,
+                                                      chunk_rows(small, d, dtype), timeout)),
+                    ):
+                        probe = fn()
+                        if "median_ms" in probe:
+                            est = probe["median_ms"] / 1e3 * 100
+                            if est > args.cell_limit_s:
+                                sides[side] = {"skipped": f"estimated {est:.0f} s from n={small} "
+                                                          f"({probe['median_ms'] / 1e3:.1f} s)"}
+                if "tchdist" not in sides:
+                    sides["tchdist"] = run_rust(method, n, d, dtype, args.warmup, args.repeat, args.budget_s,
+                                                args.threads, timeout)
+                if "python" not in sides:
+                    sides["python"] = run_python(method, n, d, dtype, args.warmup, args.repeat, args.budget_s,
+                                                 args.threads, chunk, timeout)
+                row.update(sides)
+                results.append(row)
+                log(f"  n={n} d={d} {dtype} {method}: tchdist {fmt_cell(sides['tchdist'])}, "
+                    f"python {fmt_cell(sides['python'])}, {ratio(sides['tchdist'], sides['python'])}")
+
+    svg_plot(results, ROOT / "docs" / "bench.svg")
+    text = report(results, proc, args, time.monotonic() - began)
+    Path(args.out).write_text(text)
+    if args.json:
+        Path(args.json).write_text(json.dumps({"process": proc, "cells": results}, indent=1))
+    log(f"bench: wrote {args.out} and docs/bench.svg in {(time.monotonic() - began) / 60:.1f} min")
+
+
+if __name__ == "__main__":
+    main()

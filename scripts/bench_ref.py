@@ -37,9 +37,18 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests" / "pyref"))
 
-import torch  # noqa: E402
+# torch is imported after the whole-process runs (see timed_process) by import_torch().
+torch = None
+compute = None
 
-from mvn_jacobian import compute  # noqa: E402
+
+def import_torch():
+    global torch, compute
+    import torch as torch_module
+
+    from mvn_jacobian import compute as compute_fn
+
+    torch, compute = torch_module, compute_fn
 
 BIN = ROOT / "target" / "release" / "tchdist"
 METHODS = [
@@ -59,7 +68,7 @@ METHODS = [
 # passes the per-cell limit.
 QUADRATIC = {"functional", "loop", "batched-loop", "vectorized", "batched", "jacrev"}
 SIZES = [(10, 2), (1000, 10), (10000, 50), (2000, 200)]
-DTYPES = {"f32": torch.float32, "f64": torch.float64}
+DTYPES = {"f32": "float32", "f64": "float64"}
 BASIS_MEMORY_BUDGET = 512 << 20  # tchdist::question::BASIS_MEMORY_BUDGET
 # Address-space cap above each process's own footprint at start (both sides).
 AS_HEADROOM = 16 << 30
@@ -97,6 +106,7 @@ def bench_case(d, dtype):
     """tchdist::question::bench_case: loc = zeros(d), Σ = A Aᵀ / d + I, A = randn(d, d) after
     manual_seed(0)."""
     torch.manual_seed(0)
+    dtype = getattr(torch, dtype)
     a = torch.randn(d, d, dtype=dtype)
     cov = a.matmul(a.t()).div(d).add(torch.eye(d, dtype=dtype))
     return torch.zeros(d, dtype=dtype), cov
@@ -215,8 +225,10 @@ def run_rust(method, n, d, dtype, warmup, repeat, budget_s, threads, timeout_s):
 
 
 def timed_process(args, cwd):
-    """Wall time and peak RSS of one run. posix_spawn (vfork), not fork: a forked child of this
-    process would count the parent's torch pages in its peak before it execs."""
+    """Wall time and peak RSS of one run. Linux carries the high-water mark of the image a
+    process replaces into its ru_maxrss, and a spawned child starts as (a copy of) this process:
+    so this runs before this process imports torch, while it is small (the same few MiB on both
+    sides)."""
     start = time.perf_counter()
     pid = os.posix_spawn(
         args[0],
@@ -498,15 +510,20 @@ def main():
     ap.add_argument("--process-runs", type=int, default=7)
     ap.add_argument("--out", default=str(ROOT / "docs" / "BENCHMARKS.md"))
     ap.add_argument("--json", default=None, help="also write the raw results here")
+    ap.add_argument("--cells-from", default=None, help="reuse the cells of an earlier --json run")
     args = ap.parse_args()
     began = time.monotonic()
 
     log("bench: whole process (seed job)")
     proc = whole_process(args.process_runs)
     log(f"  tchdist {proc['tchdist']}, python {proc['python']}")
+    import_torch()
 
     sizes = SIZES[:2] if args.quick else SIZES
     results = []
+    if args.cells_from:
+        results = json.loads(Path(args.cells_from).read_text())["cells"]
+        sizes = []
     timeout = int(args.cell_limit_s * 2 + 30)
     for n, d in sizes:
         for dtype in DTYPES:

@@ -197,7 +197,9 @@ fn bad_input_gets_one_stderr_line_and_exit_code_2() {
         (&["jacobian", "-n", "0"], "--num-samples must be at least 1"),
         (&["jacobian", "-n", "-5"], "unexpected argument"),
         (&["jacobian", "-n", "99999999999"], "would need about"),
-        (&["jacobian", "--method", "batched", "-n", "1000000"], "would need about"),
+        // Past its memory budget `batched` takes the basis in chunks, so only a sample count
+        // whose samples and graph alone exceed the machine is refused.
+        (&["jacobian", "--method", "batched", "-n", "100000000"], "would need about"),
         (&["jacobian", "--device", "tpu"], "unknown device 'tpu'"),
         (&["jacobian", "--threads", "0"], "invalid value '0'"),
         (&["jacobian", "--format", "npy", "--output", "/nonexistent-dir/x.npy"], "--output /nonexistent-dir/x.npy"),
@@ -205,7 +207,9 @@ fn bad_input_gets_one_stderr_line_and_exit_code_2() {
         (&["sample", "--loc", "[[1, 2], [3]]"], "ragged"),
         (&["bench", "-n", "0"], "--num-samples and --dim must be at least 1"),
         (&["bench", "--method", "batched", "-n", "10000000"], "would need about"),
-        (&["bench", "--repeat", "0"], "invalid value '0'"),
+        (&["bench", "--warmup", "0"], "invalid value '0'"),
+        (&["bench", "--budget-s", "soon"], "'soon' is not a number of seconds"),
+        (&["bench", "--floor", "--method", "loop"], "cannot be used with"),
         (&["log-prob", "--value", "[1, 2, 3]"], "The right-most size of value must match event_shape: torch.Size([3]) vs torch.Size([2])."),
         (&["log-prob", "--value", "[[1, 2], [3, 4], [5, 6]]", "--loc", "[[0, 0], [1, 1]]"], "Value is not broadcastable with batch_shape+event_shape"),
         (&["jacobian", "--dtype", "f16"], "invalid value 'f16'"),
@@ -538,6 +542,29 @@ fn bench_prints_one_json_line_with_the_timing_fields() {
         v["min_ms"].as_f64().expect("min"),
     );
     assert!(min > 0.0 && min <= median, "{text}");
+    let (peak, extra) = (
+        v["peak_rss_mib"].as_f64().expect("peak RSS"),
+        v["extra_rss_mib"].as_f64().expect("extra RSS"),
+    );
+    assert!(peak > 0.0 && (0.0..=peak).contains(&extra), "{text}");
+}
+
+#[test]
+fn bench_floor_times_the_cholesky_and_solves_alone() {
+    let out = tchdist(&[
+        "bench", "--floor", "-n", "50", "--dim", "4", "--repeat", "0",
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: Value = serde_json::from_str(&stdout(&out)).expect("JSON");
+    assert_eq!(
+        (v["method"].as_str(), v["repeat"].as_i64()),
+        (Some("floor"), Some(1))
+    );
 }
 
 #[test]

@@ -49,6 +49,10 @@ def import_torch():
     from mvn_jacobian import compute as compute_fn
 
     torch, compute = torch_module, compute_fn
+    # What Python's first forward-mode call does (forward_ad._maybe_load_decompositions): compile
+    # and register the TorchScript jvp decompositions, about 5 s. Once here rather than in every
+    # forked cell's warm-up (the timed runs never include it either way); it runs no tensor op.
+    from torch._decomp import decompositions_for_jvp  # noqa: F401
 
 BIN = ROOT / "target" / "release" / "tchdist"
 METHODS = [

@@ -387,7 +387,6 @@ fn basis_row_bytes(outputs: u64, d: u64, loc_numel: u64, elem: u64) -> u64 {
 /// same.
 ///
 /// ```
-/// # fn main() -> tchdist::Result<()> {
 /// use tch::{Device, Kind, Tensor};
 /// use tchdist::distributions::MvnParam;
 /// use tchdist::question::basis_chunk_rows;
@@ -491,7 +490,7 @@ pub fn estimated_bytes(
     let extra = match method {
         JacobianMethod::Vectorized | JacobianMethod::Batched | JacobianMethod::Jacrev => {
             let row = basis_row_bytes(outputs, d, loc_numel, elem).max(1);
-            let rows = (BASIS_MEMORY_BUDGET / row).clamp(1, outputs.max(1));
+            let rows = (BASIS_MEMORY_BUDGET / row).max(1).min(outputs.max(1));
             u128::from(rows) * (n + u128::from(row) / u128::from(elem.max(1)))
         }
         JacobianMethod::Forward => loc * n * (d128 + 1),

@@ -49,10 +49,9 @@ def import_torch():
     from mvn_jacobian import compute as compute_fn
 
     torch, compute = torch_module, compute_fn
-    # What Python's first forward-mode call does (forward_ad._maybe_load_decompositions): compile
-    # and register the TorchScript jvp decompositions, about 5 s. Once here rather than in every
-    # forked cell's warm-up (the timed runs never include it either way); it runs no tensor op.
-    from torch._decomp import decompositions_for_jvp  # noqa: F401
+    # Python's first forward-mode call in each forked cell compiles and registers the TorchScript
+    # jvp decompositions (about 5 s, in the warm-up). Doing that once here before forking instead
+    # leaves the children's TorchScript executor slow (3 s a call, measured): so it is not done.
 
 BIN = ROOT / "target" / "release" / "tchdist"
 METHODS = [

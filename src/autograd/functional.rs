@@ -817,21 +817,11 @@ fn construct_standard_basis_for(tensors: &[Tensor], numels: &[i64]) -> Result<Ve
         // Python's AssertionError, reached by forward mode with no inputs.
         return Err(Error::Runtime("Expected at least one tensor".into()));
     }
-    let total: i64 = numels.iter().sum();
-    let mut diag_start_idx = 0i64;
-    tensors
-        .iter()
-        .zip(numels)
-        .map(|(tensor, &numel)| {
-            let chunk = tensor.f_new_zeros([total, numel], (tensor.kind(), tensor.device()))?;
-            let _ones = chunk.f_diagonal(diag_start_idx, 0, 1)?.f_fill_(1)?;
-            diag_start_idx -= numel;
-            Ok(chunk)
-        })
-        .collect()
+    standard_basis_rows(tensors, numels, 0, numels.iter().sum())
 }
 
-/// Rows `start..start + rows` of [`construct_standard_basis_for`]'s basis, built alone.
+/// Rows `start..start + rows` of [`construct_standard_basis_for`]'s basis, built alone: each
+/// tensor's block is `zeros(rows, numel)` with ones on the diagonal that row `start` would have.
 fn standard_basis_rows(
     tensors: &[Tensor],
     numels: &[i64],

@@ -56,6 +56,7 @@
 
 use tch::{Kind, Tensor};
 
+use crate::autograd::functional::{chunk_ranges, standard_basis_rows};
 use crate::autograd::{grad as autograd_grad, GradOptions};
 use crate::error::{Error, Result};
 use crate::format::dtype_name;
@@ -850,35 +851,13 @@ fn chunked_standard_basis(
     numels: &[i64],
     chunk_size: Option<i64>,
 ) -> Result<Vec<Vec<Tensor>>> {
-    let total: i64 = numels.iter().sum();
-    let (chunk_size, chunk_numels) = match chunk_size {
-        Some(c) if c > 0 && c < total => {
-            let mut sizes = vec![c; (total / c) as usize];
-            if total % c != 0 {
-                sizes.push(total % c);
-            }
-            (c, sizes)
-        }
-        _ => (total, vec![total]),
-    };
-    let mut diag_start_indices = Vec::with_capacity(numels.len());
-    let mut diag_start_idx = 0i64;
-    for &numel in numels {
-        diag_start_indices.push(diag_start_idx);
-        diag_start_idx -= numel;
-    }
-    chunk_numels
-        .iter()
-        .enumerate()
-        .map(|(chunk_idx, &rows)| {
-            tensors
+    chunk_ranges(numels.iter().sum(), chunk_size)
+        .into_iter()
+        .map(|(start, rows)| {
+            standard_basis_rows(tensors, numels, start, rows)?
                 .iter()
-                .zip(numels)
-                .zip(&diag_start_indices)
-                .map(|((t, &numel), &start)| {
-                    let chunk = t.f_new_zeros([rows, numel], (t.kind(), t.device()))?;
-                    let offset = start + chunk_idx as i64 * chunk_size;
-                    let _ones = chunk.f_diagonal(offset, 0, 1)?.f_fill_(1)?;
+                .zip(tensors)
+                .map(|(chunk, t)| {
                     let mut shape = vec![rows];
                     shape.extend(t.size());
                     Ok(chunk.f_view(&shape[..])?)

@@ -17,8 +17,9 @@ pub const MMAP_THRESHOLD: i32 = 1 << 20;
 pub const TRIM_THRESHOLD: i32 = 4 << 20;
 
 /// Fixes glibc's mmap and trim thresholds ([`MMAP_THRESHOLD`], [`TRIM_THRESHOLD`]) so that
-/// large tensors go back to the system when freed. Call it once, early; the `tchdist` binary
-/// does. It changes speed and memory only, never results.
+/// large tensors go back to the system when freed: for programs on glibc's malloc, called once,
+/// early. The `tchdist` binary does not need it (it allocates through jemalloc, which bounds the
+/// loops and is faster: docs/BENCHMARKS.md). It changes speed and memory only, never results.
 ///
 /// ```
 /// # fn main() -> tchdist::Result<()> {

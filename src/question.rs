@@ -7,7 +7,9 @@ use std::str::FromStr;
 
 use tch::Tensor;
 
-use crate::autograd::functional::{jacobian, JacobianOptions, Strategy};
+use crate::autograd::functional::{
+    chunk_ranges, jacobian, standard_basis_rows, JacobianOptions, Strategy,
+};
 use crate::autograd::{grad, GradOptions};
 use crate::distributions::{Distribution, MultivariateNormal, MvnParam};
 use crate::error::{Error, Result};
@@ -215,8 +217,8 @@ pub fn mvn_log_prob_jacobian_chunked(
                 let log_probs = dist.log_prob(&samples)?;
                 let jacobian = match method {
                     JacobianMethod::Loop => loop_of_grads(&log_probs, &mu)?,
-                    JacobianMethod::Batched => one_hot_grads(&log_probs, &mu, Some(chunk))?,
-                    _ => one_hot_grads(&log_probs, &mu, None)?,
+                    JacobianMethod::Batched => batched_one_hot_grads(&log_probs, &mu, chunk)?,
+                    _ => row_by_row_one_hot_grads(&log_probs, &mu)?,
                 };
                 Ok(MvnJacobian {
                     samples,
@@ -308,61 +310,65 @@ fn loop_of_grads(log_probs: &Tensor, mu: &Tensor) -> Result<Tensor> {
     Ok(Tensor::f_stack(&grads, 0)?)
 }
 
-/// `grad(logprobs, mu, grad_outputs=eye(N).reshape((N,) + logprobs.shape), ...)`, either
-/// batched (`is_grads_batched=True`; `Some(chunk)`: one call for all N rows when `chunk` is
-/// `None`, else one call per `chunk` rows with the graph retained, concatenated) or one row at
-/// a time (`None`); reshaped to `logprobs.shape + mu.shape`.
-fn one_hot_grads(log_probs: &Tensor, mu: &Tensor, batched: Option<Option<i64>>) -> Result<Tensor> {
+/// Rows `start..start + len` of `eye(N).reshape((N,) + logprobs.shape)`, N = `logprobs.numel()`.
+fn eye_rows(log_probs: &Tensor, start: i64, len: i64) -> Result<Tensor> {
+    let rows = single(standard_basis_rows(
+        &[log_probs],
+        &[log_probs.numel() as i64],
+        start,
+        len,
+    )?)?;
+    let mut shape = vec![len];
+    shape.extend(log_probs.size());
+    Ok(rows.f_reshape(&shape)?)
+}
+
+/// `grad(logprobs, mu, grad_outputs=eye(N).reshape((N,) + logprobs.shape),
+/// is_grads_batched=True)`: one call for all N rows, or with `chunk` one call per `chunk` rows
+/// (graph retained), concatenated; reshaped to `logprobs.shape + mu.shape`.
+fn batched_one_hot_grads(log_probs: &Tensor, mu: &Tensor, chunk: Option<i64>) -> Result<Tensor> {
     let n = log_probs.numel() as i64;
-    let options = (log_probs.kind(), log_probs.device());
-    // Rows start..start+len of eye(N), shaped (len,) + logprobs.shape.
-    let eye_rows = |start: i64, len: i64| -> Result<Tensor> {
-        let rows = Tensor::f_zeros([len, n], options)?;
-        let _ones = rows.f_diagonal(start, 0, 1)?.f_fill_(1)?;
-        let mut shape = vec![len];
-        shape.extend(log_probs.size());
-        Ok(rows.f_reshape(&shape)?)
+    let mut parts = chunk_ranges(n, chunk)
+        .into_iter()
+        .map(|(start, len)| {
+            let basis = eye_rows(log_probs, start, len)?;
+            let opts = GradOptions {
+                grad_outputs: Some(vec![Some(&basis)]),
+                is_grads_batched: true,
+                retain_graph: (len < n).then_some(true),
+                ..Default::default()
+            };
+            first_grad(grad(&[log_probs], &[mu], &opts)?)
+        })
+        .collect::<Result<Vec<Tensor>>>()?;
+    let flat = if parts.len() == 1 {
+        parts.swap_remove(0)
+    } else {
+        Tensor::f_cat(&parts, 0)?
     };
-    let flat = match batched {
-        Some(chunk) => {
-            let rows = chunk.filter(|&c| c > 0 && c < n).unwrap_or(n);
-            let mut parts = Vec::new();
-            let mut start = 0;
-            while start < n {
-                let len = rows.min(n - start);
-                let basis = eye_rows(start, len)?;
-                let opts = GradOptions {
-                    grad_outputs: Some(vec![Some(&basis)]),
-                    is_grads_batched: true,
-                    retain_graph: (len < n).then_some(true),
-                    ..Default::default()
-                };
-                parts.push(first_grad(grad(&[log_probs], &[mu], &opts)?)?);
-                start += len;
-            }
-            if parts.len() == 1 {
-                parts.swap_remove(0)
-            } else {
-                Tensor::f_cat(&parts, 0)?
-            }
-        }
-        None => {
-            let eye = eye_rows(0, n)?;
-            let rows = eye
-                .f_unbind(0)?
-                .iter()
-                .map(|row| {
-                    let opts = GradOptions {
-                        grad_outputs: Some(vec![Some(row)]),
-                        retain_graph: Some(true),
-                        ..Default::default()
-                    };
-                    first_grad(grad(&[log_probs], &[mu], &opts)?)
-                })
-                .collect::<Result<Vec<Tensor>>>()?;
-            Tensor::f_stack(&rows, 0)?
-        }
-    };
+    as_jacobian(&flat, log_probs, mu)
+}
+
+/// The same one-hot rows fed to `autograd.grad` one at a time (retain_graph), stacked.
+fn row_by_row_one_hot_grads(log_probs: &Tensor, mu: &Tensor) -> Result<Tensor> {
+    let eye = eye_rows(log_probs, 0, log_probs.numel() as i64)?;
+    let rows = eye
+        .f_unbind(0)?
+        .iter()
+        .map(|row| {
+            let opts = GradOptions {
+                grad_outputs: Some(vec![Some(row)]),
+                retain_graph: Some(true),
+                ..Default::default()
+            };
+            first_grad(grad(&[log_probs], &[mu], &opts)?)
+        })
+        .collect::<Result<Vec<Tensor>>>()?;
+    as_jacobian(&Tensor::f_stack(&rows, 0)?, log_probs, mu)
+}
+
+/// One gradient row per log-probability, reshaped to `logprobs.shape + mu.shape`.
+fn as_jacobian(flat: &Tensor, log_probs: &Tensor, mu: &Tensor) -> Result<Tensor> {
     let mut shape = log_probs.size();
     shape.extend(mu.size());
     Ok(flat.f_reshape(&shape)?)

@@ -5,6 +5,8 @@
 //! the `*_multi` forms take slices and return nested `Vec`s (`[output][input]`), and the plain
 //! forms take and return single tensors.
 
+use std::borrow::Borrow;
+
 use tch::Tensor;
 
 use super::grad::{grad, GradOptions};
@@ -231,38 +233,34 @@ fn jacobian_vectorized(
         .collect::<Result<Vec<Tensor>>>()?;
     let flat_refs: Vec<Option<&Tensor>> = flat_outputs.iter().map(Some).collect();
     let total: i64 = output_numels.iter().sum();
-    let vj = match chunk_size {
-        Some(rows) if rows > 0 && rows < total => {
-            let mut chunks: Vec<Vec<Option<Tensor>>> = Vec::new();
-            let mut start = 0;
-            while start < total {
-                let len = rows.min(total - start);
+    let ranges = chunk_ranges(total, chunk_size);
+    let vj = if let [_] = ranges[..] {
+        let grad_outputs = construct_standard_basis_for(outputs, &output_numels)?;
+        let go_refs: Vec<&Tensor> = grad_outputs.iter().collect();
+        autograd_grad(&flat_refs, inputs, Some(&go_refs), create_graph, None, true)?
+    } else {
+        let chunks = ranges
+            .iter()
+            .map(|&(start, len)| {
                 let basis = standard_basis_rows(outputs, &output_numels, start, len)?;
                 let go_refs: Vec<&Tensor> = basis.iter().collect();
                 let retain = (start + len < total) || create_graph;
-                chunks.push(autograd_grad(
+                autograd_grad(
                     &flat_refs,
                     inputs,
                     Some(&go_refs),
                     create_graph,
                     Some(retain),
                     true,
-                )?);
-                start += len;
-            }
-            (0..inputs.len())
-                .map(|i| {
-                    let parts: Option<Vec<&Tensor>> =
-                        chunks.iter().map(|c| c[i].as_ref()).collect();
-                    parts.map(|p| Tensor::f_cat(&p, 0)).transpose()
-                })
-                .collect::<std::result::Result<Vec<Option<Tensor>>, tch::TchError>>()?
-        }
-        _ => {
-            let grad_outputs = construct_standard_basis_for(outputs, &output_numels)?;
-            let go_refs: Vec<&Tensor> = grad_outputs.iter().collect();
-            autograd_grad(&flat_refs, inputs, Some(&go_refs), create_graph, None, true)?
-        }
+                )
+            })
+            .collect::<Result<Vec<Vec<Option<Tensor>>>>>()?;
+        (0..inputs.len())
+            .map(|i| {
+                let parts: Option<Vec<&Tensor>> = chunks.iter().map(|c| c[i].as_ref()).collect();
+                parts.map(|p| Tensor::f_cat(&p, 0)).transpose()
+            })
+            .collect::<std::result::Result<Vec<Option<Tensor>>, tch::TchError>>()?
     };
     let jacobians_of_flat_output = vj
         .into_iter()
@@ -821,9 +819,11 @@ fn construct_standard_basis_for(tensors: &[Tensor], numels: &[i64]) -> Result<Ve
 }
 
 /// Rows `start..start + rows` of [`construct_standard_basis_for`]'s basis, built alone: each
-/// tensor's block is `zeros(rows, numel)` with ones on the diagonal that row `start` would have.
-fn standard_basis_rows(
-    tensors: &[Tensor],
+/// tensor's block is `zeros(rows, numel)` with ones on the diagonal that row `start` would have
+/// (`_chunked_standard_basis_for_`'s chunk; `torch.func` and the question's one-hot rows use it
+/// too).
+pub(crate) fn standard_basis_rows<T: Borrow<Tensor>>(
+    tensors: &[T],
     numels: &[i64],
     start: i64,
     rows: i64,
@@ -831,6 +831,7 @@ fn standard_basis_rows(
     let mut diag_start_idx = start;
     tensors
         .iter()
+        .map(Borrow::borrow)
         .zip(numels)
         .map(|(tensor, &numel)| {
             let chunk = tensor.f_new_zeros([rows, numel], (tensor.kind(), tensor.device()))?;
@@ -839,6 +840,19 @@ fn standard_basis_rows(
             Ok(chunk)
         })
         .collect()
+}
+
+/// `get_chunk_sizes(total, chunk)` as `(start, rows)` ranges: chunks of `chunk` rows and a
+/// remainder, or the single range `(0, total)` when `chunk` is `None`, not positive, or at
+/// least `total`.
+pub(crate) fn chunk_ranges(total: i64, chunk: Option<i64>) -> Vec<(i64, i64)> {
+    match chunk {
+        Some(c) if c > 0 && c < total => (0..total)
+            .step_by(c as usize)
+            .map(|start| (start, c.min(total - start)))
+            .collect(),
+        _ => vec![(0, total)],
+    }
 }
 
 /// `_grad_preprocess`: inputs become leaves that require grad (or views of themselves under

@@ -73,6 +73,8 @@ QUADRATIC = {"functional", "loop", "batched-loop", "vectorized", "batched", "jac
 SIZES = [(10, 2), (1000, 10), (10000, 50), (2000, 200)]
 DTYPES = {"f32": "float32", "f64": "float64"}
 BASIS_MEMORY_BUDGET = 512 << 20  # tchdist::question::BASIS_MEMORY_BUDGET
+# The size and dtype whose every method's peak RSS is a target (≤ 2 GiB).
+MEMORY_CELL = (10000, 50, "f64")
 # Address-space cap above each process's own footprint at start (both sides).
 AS_HEADROOM = 16 << 30
 
@@ -122,43 +124,57 @@ def floor(loc, cov, samples):
     return torch.linalg.solve_triangular(L.mT, z, upper=True)
 
 
-def python_cell(method, n, d, dtype, warmup, repeat, budget_s, threads, chunk):
+def python_cell(method, n, d, dtype, warmup, repeat, budget_s, threads, chunk, small):
+    """As `tchdist bench`: one untimed run at `small` samples (the one-time costs: Python's first
+    forward-mode call compiles its TorchScript decompositions, 3-5 s), up to `warmup` untimed
+    full-size runs (ending once they add up to the budget; one that alone reaches it is the
+    measurement), then up to `repeat` timed runs or `budget_s` seconds."""
     torch.set_num_threads(threads)
     loc, cov = bench_case(d, DTYPES[dtype])
     samples = None
     if method == "floor":
         torch.manual_seed(1)
         samples = torch.distributions.MultivariateNormal(loc, cov).sample((n,))
-    open("/proc/self/clear_refs", "w").write("5")
-    before = status_kib("VmRSS")
-    times = []
-    spent = 0.0
-    for i in range(warmup + repeat):
+
+    def once(size):
         torch.manual_seed(1)
         start = time.perf_counter()
         if samples is not None:
-            out = floor(loc, cov, samples)
+            out = floor(loc, cov, samples[:size])
         else:
             mu = loc.detach().requires_grad_(True)
-            out = compute(method, mu, "covariance_matrix", cov, n, chunk)
-        ms = (time.perf_counter() - start) * 1e3
+            out = compute(method, mu, "covariance_matrix", cov, size, chunk)
+        secs = time.perf_counter() - start
         del out
-        if i < warmup:
-            # A warm-up run longer than the whole budget is the one measurement; the first run
-            # (one-time costs: Python's first forward-mode call compiles its TorchScript
-            # decompositions, ~3-5 s) only when it is 5 budgets long. As `tchdist bench`.
-            slow = ms / 1e3 / (5 if i == 0 else 1)
-            if slow >= budget_s or (repeat == 0 and i + 1 == warmup):
-                times.append(ms)
+        return secs
+
+    small = min(small, n)
+    if small > 0:
+        once(small)
+    open("/proc/self/clear_refs", "w").write("5")
+    before = status_kib("VmRSS")
+    times = []
+    warmups, warm, spent = 0, 0.0, 0.0
+    while True:
+        secs = once(n)
+        if warmups < warmup:
+            warmups += 1
+            alone = secs / 5 if warmups == 1 and small == 0 else secs
+            warm += secs
+            last = warmups == warmup or warm >= budget_s
+            if alone >= budget_s or (repeat == 0 and last):
+                times.append(secs * 1e3)
                 break
+            if last:
+                warmups = warmup
             continue
-        times.append(ms)
-        spent += ms / 1e3
-        if spent >= budget_s:
+        times.append(secs * 1e3)
+        spent += secs
+        if len(times) >= repeat or spent >= budget_s:
             break
     peak = status_kib("VmHWM")
     return {
-        "median_ms": statistics.median(times),
+        "median_ms": sorted(times)[len(times) // 2],  # as tchdist bench: the upper median
         "min_ms": min(times),
         "repeat": len(times),
         "peak_rss_mib": peak / 1024,
@@ -166,7 +182,7 @@ def python_cell(method, n, d, dtype, warmup, repeat, budget_s, threads, chunk):
     }
 
 
-def run_python(method, n, d, dtype, warmup, repeat, budget_s, threads, chunk, timeout_s):
+def run_python(method, n, d, dtype, warmup, repeat, budget_s, threads, chunk, small, timeout_s):
     """Forks a child (this process only imported torch: no thread pool to break), runs the cell
     there under the address-space cap, and reads its JSON back through a pipe."""
     r, w = os.pipe()
@@ -175,7 +191,7 @@ def run_python(method, n, d, dtype, warmup, repeat, budget_s, threads, chunk, ti
         os.close(r)
         try:
             cap_address_space()
-            result = python_cell(method, n, d, dtype, warmup, repeat, budget_s, threads, chunk)
+            result = python_cell(method, n, d, dtype, warmup, repeat, budget_s, threads, chunk, small)
         except Exception as e:  # reported, not raised: a failing twin is a result
             result = {"error": f"{type(e).__name__}: {str(e).splitlines()[0][:160]}"}
         os.write(w, json.dumps(result).encode())
@@ -206,10 +222,15 @@ def run_python(method, n, d, dtype, warmup, repeat, budget_s, threads, chunk, ti
 # ----------------------------------------------------------------------------------------
 
 
-def run_rust(method, n, d, dtype, warmup, repeat, budget_s, threads, timeout_s):
-    args = [str(BIN), "bench", "-n", str(n), "--dim", str(d), "--dtype", dtype]
+def rust_args(method, n, d, dtype, warmup, repeat, budget_s, threads, small):
+    args = [str(BIN), "bench", "-n", str(n), "--dim", str(d), "--dtype", dtype, "--warmup-samples", str(small)]
     args += ["--warmup", str(warmup), "--repeat", str(repeat), "--budget-s", str(budget_s), "--threads", str(threads)]
     args += ["--floor"] if method == "floor" else ["--method", method]
+    return args
+
+
+def run_rust(method, n, d, dtype, warmup, repeat, budget_s, threads, small, timeout_s):
+    args = rust_args(method, n, d, dtype, warmup, repeat, budget_s, threads, small)
     try:
         out = subprocess.run(
             args,
@@ -223,6 +244,89 @@ def run_rust(method, n, d, dtype, warmup, repeat, budget_s, threads, timeout_s):
     if out.returncode != 0:
         return {"error": out.stderr.strip().splitlines()[-1][:200] if out.stderr else "failed"}
     return json.loads(out.stdout)
+
+
+# ----------------------------------------------------------------------------------------
+# Memory of the cells skipped for time: the first seconds of the full-size run
+# ----------------------------------------------------------------------------------------
+
+
+def watch_peak(pid, seconds, exited):
+    """The highest VmHWM of `pid`, read every 20 ms until `exited()` or `seconds` pass; and
+    whether it exited."""
+    peak = 0
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if exited():
+            return peak, True
+        try:
+            text = Path(f"/proc/{pid}/status").read_text()
+            m = re.search(r"^VmHWM:\s+(\d+)", text, re.M)
+            if m:
+                peak = max(peak, int(m.group(1)))
+        except OSError:
+            pass
+        time.sleep(0.02)
+    return peak, exited()
+
+
+def window_result(peak_kib, seconds, finished, outcome):
+    if outcome is not None and "error" in outcome:
+        return outcome
+    if finished and outcome is not None:
+        return outcome
+    return {"window_s": seconds, "peak_rss_mib": peak_kib / 1024}
+
+
+def rust_window(method, n, d, dtype, threads, seconds):
+    """`tchdist bench` at the full size, one run, stopped after `seconds`: its peak RSS so far."""
+    args = rust_args(method, n, d, dtype, 1, 0, 0, threads, 0)
+    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=cap_address_space)
+    peak, finished = watch_peak(proc.pid, seconds, lambda: proc.poll() is not None)
+    if not finished:
+        proc.kill()
+    out, err = proc.communicate()
+    outcome = None
+    if finished:
+        outcome = json.loads(out) if proc.returncode == 0 else {
+            "error": err.strip().splitlines()[-1][:200] if err.strip() else "failed"}
+    return window_result(peak, seconds, finished, outcome)
+
+
+def python_window(method, n, d, dtype, threads, chunk, seconds):
+    """The Python twin at the full size in a forked child, one run, stopped after `seconds`."""
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        os.close(r)
+        try:
+            cap_address_space()
+            result = python_cell(method, n, d, dtype, 0, 1, 0.0, threads, chunk, 0)
+        except Exception as e:
+            result = {"error": f"{type(e).__name__}: {str(e).splitlines()[0][:160]}"}
+        os.write(w, json.dumps(result).encode())
+        os._exit(0)
+    os.close(w)
+    state = {}
+
+    def exited():
+        if "status" not in state:
+            done, status = os.waitpid(pid, os.WNOHANG)
+            if done:
+                state["status"] = status
+        return "status" in state
+
+    peak, finished = watch_peak(pid, seconds, exited)
+    if not finished:
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+    data = b""
+    while part := os.read(r, 65536):
+        data += part
+    os.close(r)
+    outcome = json.loads(data) if finished and data else None
+    return window_result(peak, seconds, finished, outcome)
 
 
 # ----------------------------------------------------------------------------------------
@@ -291,6 +395,15 @@ def fmt_cell(cell):
     return f"{fmt_ms(cell)} ({cell['extra_rss_mib']:.0f})"
 
 
+def fmt_window(w):
+    """A skipped cell's full-size run, stopped after its first seconds (or run to its end)."""
+    if "error" in w:
+        return "fails at full size"
+    if "window_s" in w:
+        return f"{w['peak_rss_mib']:.0f} MiB in its first {w['window_s']:g} s"
+    return f"{w['peak_rss_mib']:.0f} MiB (whole run)"
+
+
 def ratio(rust, python):
     if "median_ms" in rust and "median_ms" in python:
         return f"{rust['median_ms'] / python['median_ms']:.2f}x"
@@ -333,18 +446,29 @@ def report(results, proc, args, elapsed_s):
         "## In-process Jacobian",
         "",
         "Each cell: median milliseconds of the whole pipeline (build `MultivariateNormal(zeros(d), "
-        "Σ)`, draw n samples, log_prob, Jacobian with respect to the mean), after "
-        f"{args.warmup} warm-up runs (fewer when one takes over {args.budget_s} s, or the first "
-        f"over {5 * args.budget_s:g} s: then that run is the measurement), up to {args.repeat} runs or {args.budget_s} s; in brackets the peak RSS above the "
-        "process's RSS before the first run, in MiB. tchdist runs `tchdist bench`, Python the "
-        "twin in `tests/pyref/mvn_jacobian.py` (the programs the parity tests compare bit for "
-        "bit). *floor*: one Cholesky and the two triangular solves over all n samples, timed "
-        "alone. *skipped*: the n/10 run extrapolated (×100) past the per-cell limit of "
-        f"{args.cell_limit_s} s. *fails*: the run failed (the error is listed below).",
+        "Σ)`, draw n samples, log_prob, Jacobian with respect to the mean). Each side first runs "
+        "the pipeline once at n/100 samples (the one-time costs: lazy initialisation, and "
+        "Python's first forward-mode call, which compiles its TorchScript decompositions for "
+        f"3-5 s), then up to {args.warmup} untimed full-size runs (ending once they add up to "
+        f"{args.budget_s:g} s; a run that alone takes {args.budget_s:g} s is the measurement), "
+        f"then up to {args.repeat} timed runs or {args.budget_s:g} s. In brackets: the peak RSS "
+        "above the process's RSS before the first full-size run, in MiB. tchdist runs `tchdist "
+        "bench`, Python the twin in `tests/pyref/mvn_jacobian.py` (the programs the parity tests "
+        "compare bit for bit). *floor*: one Cholesky and the two triangular solves over all n "
+        "samples, timed alone. *skipped*: a run at n/10 extrapolated with n² puts one side past "
+        f"the per-cell limit of {args.cell_limit_s:g} s (tchdist is probed first). At n = "
+        f"{MEMORY_CELL[0]}, d = {MEMORY_CELL[1]}, {MEMORY_CELL[2]} (the memory target) a skipped "
+        f"method still runs at the full size for its first {args.window_s:g} s on each side: the "
+        "peak RSS by then is shown (the methods repeat the same work row after row, so their "
+        "working set is reached early). *fails*: the run failed (the error is listed below).",
         "",
     ]
     errors = []
-    for (n, d) in [s for s in SIZES if any(r["n"] == s[0] and r["d"] == s[1] for r in results)]:
+    seen = []
+    for r in results:
+        if (r["n"], r["d"]) not in seen:
+            seen.append((r["n"], r["d"]))
+    for (n, d) in seen:
         for dtype in DTYPES:
             rows = [r for r in results if (r["n"], r["d"], r["dtype"]) == (n, d, dtype)]
             if not rows:
@@ -360,14 +484,22 @@ def report(results, proc, args, elapsed_s):
             for r in rows:
                 rust, py = r["tchdist"], r["python"]
                 peak = f"{rust['peak_rss_mib']:.0f} MiB" if "peak_rss_mib" in rust else "—"
+                py_cell = fmt_cell(py)
+                if "window" in rust:
+                    peak = fmt_window(rust["window"])
+                if "window" in py:
+                    py_cell = f"skipped; {fmt_window(py['window'])}"
                 lines.append(
-                    f"| {r['method']} | {fmt_cell(rust)} | {peak} | {fmt_cell(py)} | {ratio(rust, py)} |"
+                    f"| {r['method']} | {fmt_cell(rust)} | {peak} | {py_cell} | {ratio(rust, py)} |"
                 )
-                for side, cell in (("tchdist", rust), ("PyTorch", py)):
-                    if "error" in cell:
-                        errors.append(f"- n={n} d={d} {dtype} {r['method']}, {side}: {cell['error']}")
-                    if "skipped" in cell:
-                        errors.append(f"- n={n} d={d} {dtype} {r['method']}, {side}: {cell['skipped']}")
+                where = f"n={n} d={d} {dtype} {r['method']}"
+                if "skipped" in rust:
+                    errors.append(f"- {where}: skipped, {rust['skipped']}")
+                for side, c in (("tchdist", rust), ("PyTorch", py)):
+                    if "error" in c:
+                        errors.append(f"- {where}, {side}: {c['error']}")
+                    if "error" in c.get("window", {}):
+                        errors.append(f"- {where}, {side}, full size: {c['window']['error']}")
             lines.append("")
     if errors:
         lines += ["### Failures and skips", ""] + errors + [""]
@@ -429,19 +561,36 @@ def targets(results, proc):
                 f"{'met' if speedup >= 10 else 'missed'}) and {over_floor:.1f}x the floor "
                 f"({fl['tchdist']['median_ms']:.3g} ms; target ≤ 2x: {'met' if over_floor <= 2 else 'missed'})."
             )
-    big = [r for r in results if (r["n"], r["d"], r["dtype"]) == (10000, 50, "f64") and r["method"] != "floor"]
+    big = [r for r in results if (r["n"], r["d"], r["dtype"]) == MEMORY_CELL and r["method"] != "floor"]
     if big:
-        over = [f"{r['method']} ({r['tchdist'].get('peak_rss_mib', float('nan')):.0f} MiB)" for r in big
-                if "peak_rss_mib" in r["tchdist"] and r["tchdist"]["peak_rss_mib"] > 2048]
-        failed = [r["method"] for r in big if "error" in r["tchdist"]]
-        skipped = [r["method"] for r in big if "skipped" in r["tchdist"]]
+        within, over, failed, unmeasured, whole, windowed = [], [], [], [], 0, []
+        for r in big:
+            c = r["tchdist"]
+            m = c.get("window", c) if "skipped" in c else c
+            if "error" in m:
+                failed.append(r["method"])
+            elif "peak_rss_mib" not in m:
+                unmeasured.append(r["method"])
+            else:
+                if "window_s" in m:
+                    windowed.append(r["method"])
+                else:
+                    whole += 1
+                (over if m["peak_rss_mib"] > 2048 else within).append(
+                    f"{r['method']} ({m['peak_rss_mib']:.0f} MiB)")
+        window_s = next((r["tchdist"]["window"]["window_s"] for r in big
+                         if "window_s" in r["tchdist"].get("window", {})), None)
+        n, d, dtype = MEMORY_CELL
         out.append(
-            f"- n=10000 d=50 f64, peak RSS ≤ 2 GiB: {len(big) - len(over) - len(failed) - len(skipped)} "
-            f"of {len(big)} methods measured within it"
+            f"- n={n} d={d} {dtype}, peak RSS ≤ 2 GiB and no failure for memory: "
+            f"{len(within)} of {len(big)} methods within it ({whole} over a whole run"
+            + (f", {len(windowed)} over the first {window_s:g} s of a full-size run that the time "
+               f"limit skips: {', '.join(windowed)}" if windowed else "")
+            + ")"
             + (f"; over: {', '.join(over)}" if over else "")
             + (f"; failed: {', '.join(failed)}" if failed else "")
-            + (f"; not run (time): {', '.join(skipped)}" if skipped else "")
-            + "."
+            + (f"; not measured: {', '.join(unmeasured)}" if unmeasured else "")
+            + f". {'Met' if len(within) == len(big) else 'Missed'}."
         )
     out.append("")
     return out
@@ -508,10 +657,16 @@ def svg_plot(results, path):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--quick", action="store_true", help="the two small sizes only")
+    ap.add_argument("--sizes", default=None, help="only these sizes, e.g. 10000x50,2000x200")
+    ap.add_argument("--dtypes", default=None, help="only these dtypes, e.g. f64")
+    ap.add_argument("--methods", default=None, help="only these methods (and floor), e.g. analytic,loop")
     ap.add_argument("--warmup", type=int, default=3, help="untimed runs per cell first")
-    ap.add_argument("--repeat", type=int, default=7, help="timed runs per cell (after the warm-up)")
+    ap.add_argument("--repeat", type=int, default=15, help="timed runs per cell (after the warm-up)")
     ap.add_argument("--budget-s", type=float, default=3.0, help="stop repeating after this many seconds")
     ap.add_argument("--cell-limit-s", type=float, default=60.0, help="skip cells estimated to take longer")
+    ap.add_argument("--window-s", type=float, default=5.0,
+                    help="cells skipped at n=10000 d=50 f64: the peak RSS over the first this many "
+                         "seconds of the full-size run (0: none)")
     ap.add_argument("--threads", type=int, default=min(2, os.cpu_count() or 1))
     ap.add_argument("--process-runs", type=int, default=7)
     ap.add_argument("--out", default=str(ROOT / "docs" / "BENCHMARKS.md"))
@@ -526,43 +681,60 @@ def main():
     import_torch()
 
     sizes = SIZES[:2] if args.quick else SIZES
+    if args.sizes:
+        sizes = [tuple(int(v) for v in s.split("x")) for s in args.sizes.split(",")]
+    dtypes = args.dtypes.split(",") if args.dtypes else list(DTYPES)
+    methods = ["floor"] + (args.methods.split(",") if args.methods else METHODS)
     results = []
     if args.cells_from:
         results = json.loads(Path(args.cells_from).read_text())["cells"]
         sizes = []
     timeout = int(args.cell_limit_s * 2 + 30)
     for n, d in sizes:
-        for dtype in DTYPES:
+        for dtype in dtypes:
             chunk = chunk_rows(n, d, dtype)
-            for method in ["floor"] + METHODS:
+            small = max(1, n // 100)
+            for method in methods:
                 row = {"method": method, "n": n, "d": d, "dtype": dtype}
-                sides = {}
+                skip = None
                 if method in QUADRATIC and n >= 10000:
-                    # Calibrate at n/10 and extrapolate with n².
-                    small = n // 10
+                    # Calibrate at n/10 and extrapolate with n²; tchdist first (when it is over
+                    # the limit the cell is skipped without timing Python's probe).
+                    probe_n = n // 10
+                    probe_small = max(1, probe_n // 100)
                     for side, fn in (
-                        ("tchdist", lambda: run_rust(method, small, d, dtype, 1, 0, 0, args.threads, timeout)),
-                        ("python", lambda: run_python(method, small, d, dtype, 1, 0, 0, args.threads,
-                                                      chunk_rows(small, d, dtype), timeout)),
+                        ("tchdist", lambda: run_rust(method, probe_n, d, dtype, 1, 0, 0, args.threads,
+                                                     probe_small, timeout)),
+                        ("PyTorch", lambda: run_python(method, probe_n, d, dtype, 1, 0, 0, args.threads,
+                                                       chunk_rows(probe_n, d, dtype), probe_small, timeout)),
                     ):
                         probe = fn()
                         if "median_ms" in probe:
-                            est = probe["median_ms"] / 1e3 * 100
+                            est = probe["median_ms"] / 1e3 * (n / probe_n) ** 2
                             if est > args.cell_limit_s:
-                                sides[side] = {"skipped": f"estimated {est:.0f} s from n={small} "
-                                                          f"({probe['median_ms'] / 1e3:.1f} s)"}
-                if "tchdist" not in sides:
-                    sides["tchdist"] = run_rust(method, n, d, dtype, args.warmup, args.repeat, args.budget_s,
-                                                args.threads, timeout)
-                if "python" not in sides:
-                    sides["python"] = run_python(method, n, d, dtype, args.warmup, args.repeat, args.budget_s,
-                                                 args.threads, chunk, timeout)
+                                skip = (f"{side} estimated {est:.0f} s from n={probe_n} "
+                                        f"({probe['median_ms'] / 1e3:.1f} s)")
+                                break
+                if skip:
+                    sides = {"tchdist": {"skipped": skip}, "python": {"skipped": skip}}
+                    if (n, d, dtype) == MEMORY_CELL and args.window_s > 0:
+                        sides["tchdist"]["window"] = rust_window(method, n, d, dtype, args.threads, args.window_s)
+                        sides["python"]["window"] = python_window(method, n, d, dtype, args.threads, chunk,
+                                                                  args.window_s)
+                else:
+                    sides = {
+                        "tchdist": run_rust(method, n, d, dtype, args.warmup, args.repeat, args.budget_s,
+                                            args.threads, small, timeout),
+                        "python": run_python(method, n, d, dtype, args.warmup, args.repeat, args.budget_s,
+                                             args.threads, chunk, small, timeout),
+                    }
                 row.update(sides)
                 results.append(row)
                 log(f"  n={n} d={d} {dtype} {method}: tchdist {fmt_cell(sides['tchdist'])}, "
-                    f"python {fmt_cell(sides['python'])}, {ratio(sides['tchdist'], sides['python'])}")
+                    f"python {fmt_cell(sides['python'])}, {ratio(sides['tchdist'], sides['python'])} "
+                    f"[{(time.monotonic() - began) / 60:.1f} min]")
 
-    svg_plot(results, ROOT / "docs" / "bench.svg")
+    svg_plot(results, Path(args.out).with_name("bench.svg"))
     text = report(results, proc, args, time.monotonic() - began)
     Path(args.out).write_text(text)
     if args.json:

@@ -227,11 +227,24 @@ pub fn mvn_log_prob_jacobian_chunked(
                 })
             })
         }
+        JacobianMethod::Analytic => tch::no_grad(|| {
+            // No autograd at all: the closed form needs no graph, and the score skips the
+            // sample check that log_prob has just made on the same samples.
+            let dist = MultivariateNormal::new(&loc.f_detach()?, param.shallow_clone(), true)?;
+            let samples = dist.sample(&[num_samples])?;
+            let log_prob = dist.log_prob(&samples)?;
+            let score = dist.score_loc_of_valid(&samples)?;
+            let jacobian = score_to_jacobian(&score, dist.batch_shape(), &loc.size())?;
+            Ok(MvnJacobian {
+                samples,
+                log_prob,
+                jacobian,
+            })
+        }),
         JacobianMethod::Forward
         | JacobianMethod::Jacrev
         | JacobianMethod::Jacfwd
-        | JacobianMethod::PerSample
-        | JacobianMethod::Analytic => {
+        | JacobianMethod::PerSample => {
             let (dist, samples) = tch::with_grad(|| -> Result<_> {
                 let mu = loc.f_detach()?.f_set_requires_grad(true)?;
                 let dist = MultivariateNormal::new(&mu, param.shallow_clone(), true)?;
@@ -264,17 +277,14 @@ pub fn mvn_log_prob_jacobian_chunked(
                     &[0],
                     func::Randomness::Error,
                 )?)?,
-                JacobianMethod::PerSample => single(func::vmap(
+                // PerSample
+                _ => single(func::vmap(
                     |args| func::grad(|a| log_prob_at(&a[0], &a[1]), &[&args[0], &args[1]], &[0]),
                     &[&mu, &samples],
                     &[None, Some(0)],
                     0,
                     &func::VmapOptions::default(),
                 )?)?,
-                _ => {
-                    let score = tch::no_grad(|| dist.score_loc(&samples))?;
-                    score_to_jacobian(&score, dist.batch_shape(), &loc.size())?
-                }
             };
             Ok(MvnJacobian {
                 samples,

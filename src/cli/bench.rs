@@ -36,14 +36,19 @@ pub struct Args {
     /// Device: cpu, cuda or cuda:N
     #[arg(long, default_value = "cpu")]
     pub device: String,
-    /// Untimed warm-up runs first (forward mode's TorchScript decompositions settle after a few)
+    /// Samples of one untimed run before the warm-ups, which pays the one-time costs (lazy
+    /// initialisation) at a small size [default: N/100, at least 1; 0: no such run]
+    #[arg(long, value_name = "M", value_parser = clap::value_parser!(i64).range(0..))]
+    pub warmup_samples: Option<i64>,
+    /// Untimed warm-up runs at the full size
     #[arg(long, default_value_t = 1, value_name = "W", value_parser = clap::value_parser!(u32).range(1..=100))]
     pub warmup: u32,
     /// Timed repetitions after the warm-up (0: the last warm-up is the one measurement)
     #[arg(long, default_value_t = 5, value_name = "R", value_parser = clap::value_parser!(u32).range(0..=10000))]
     pub repeat: u32,
     /// Stop repeating once the timed runs add up to this many seconds (a warm-up run that alone
-    /// takes longer is the one measurement; the first run only past 5 times as long)
+    /// takes longer is the one measurement; without the small first run, the first full-size
+    /// run only past 5 times as long)
     #[arg(long, value_name = "S", value_parser = parse_budget)]
     pub budget_s: Option<f64>,
     /// Intra-op threads (torch.set_num_threads)
@@ -93,11 +98,23 @@ pub fn run(args: &Args) -> Result<Vec<u8>> {
     } else {
         None
     };
+    let small = args
+        .warmup_samples
+        .unwrap_or((args.num_samples / 100).max(1))
+        .min(args.num_samples);
+    if small > 0 {
+        tch::manual_seed(1);
+        match &samples {
+            Some(x) => drop(floor(&loc, &param, &x.f_narrow(0, 0, small)?)?),
+            None => drop(mvn_log_prob_jacobian(&loc, &param, small, method)?),
+        }
+    }
     tchdist::memory::reset_peak_rss()?;
     let rss_before = tchdist::memory::rss_bytes()?;
+    let over = |secs: f64| args.budget_s.is_some_and(|b| secs >= b);
     let mut times = Vec::new();
-    let mut spent = 0.0;
-    for i in 0..args.warmup + args.repeat {
+    let (mut warmups, mut warm, mut spent) = (0, 0.0, 0.0);
+    loop {
         tch::manual_seed(1);
         let start = Instant::now();
         let run = match &samples {
@@ -107,23 +124,33 @@ pub fn run(args: &Args) -> Result<Vec<u8>> {
         if let tch::Device::Cuda(i) = device {
             tch::Cuda::synchronize(i as i64);
         }
-        let ms = start.elapsed().as_secs_f64() * 1e3;
+        let secs = start.elapsed().as_secs_f64();
         drop(run);
-        let over = |secs: f64| args.budget_s.is_some_and(|b| secs >= b);
-        if i < args.warmup {
-            // The first run may pay one-time costs (TorchScript decompositions, lazy
-            // initialisation): it is the measurement only when it is long enough (5 budgets)
-            // for those not to matter.
-            let slow = if i == 0 { ms / 5e3 } else { ms / 1e3 };
-            if over(slow) || (args.repeat == 0 && i + 1 == args.warmup) {
-                times.push(ms);
+        if warmups < args.warmup {
+            warmups += 1;
+            // A warm-up run that alone reaches the budget is the one measurement. Without the
+            // small first run, the first full-size run pays the one-time costs (lazy
+            // initialisation): then only when it is 5 budgets long, for those not to matter.
+            let alone = if warmups == 1 && small == 0 {
+                secs / 5.0
+            } else {
+                secs
+            };
+            warm += secs;
+            let last = warmups == args.warmup || over(warm);
+            if over(alone) || (args.repeat == 0 && last) {
+                times.push(secs * 1e3);
                 break;
+            }
+            if last {
+                // The warm-ups end once they add up to the budget.
+                warmups = args.warmup;
             }
             continue;
         }
-        times.push(ms);
-        spent += ms / 1e3;
-        if over(spent) {
+        times.push(secs * 1e3);
+        spent += secs;
+        if times.len() >= args.repeat as usize || over(spent) {
             break;
         }
     }

@@ -551,6 +551,12 @@ impl MultivariateNormal {
         if self.validate_args {
             validate_sample(self, value)?;
         }
+        self.score_loc_of_valid(value)
+    }
+
+    /// [`MultivariateNormal::score_loc`] without the sample check: for values known to be in the
+    /// support (this distribution's own samples).
+    pub(crate) fn score_loc_of_valid(&self, value: &Tensor) -> Result<Tensor> {
         let diff = value.f_sub(&self.loc)?;
         let shape = diff.size();
         let batch_dims = self.batch_shape.len();

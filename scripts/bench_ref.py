@@ -8,13 +8,20 @@ venv's Python after building the release binary).
    process per cell) and its PyTorch twin (tests/pyref/mvn_jacobian.py's `compute`, run in a
    child forked from this process after `import torch`, one per cell), alternating, plus the
    floor (one Cholesky and the two triangular solves over all n samples) on both sides. Each
-   side times the whole pipeline (build the distribution, sample, log_prob, Jacobian) after a
-   warm-up, repeats until `--repeat` runs or `--budget-s` seconds, and reports the median, the
-   process's peak RSS, and the peak above the RSS before the first run ("extra": what the
-   method needed). Both sides run under the same address-space cap, so a method that asks for
-   more fails with PyTorch's or libtorch's allocation error instead of swapping the machine.
-3. Writes docs/BENCHMARKS.md and docs/bench.svg (time against n, log-log, one line per method
-   and side).
+   side times the whole pipeline (build the distribution, sample, log_prob, Jacobian): one run
+   at n/100 first (one-time costs), untimed full-size warm-ups, then timed runs until
+   `--repeat` or `--budget-s`; it reports the median, the process's peak RSS, and the peak above
+   the RSS before the first full-size run ("extra": what the method needed). Both sides run
+   under the same address-space cap, so a method that asks for more fails with PyTorch's or
+   libtorch's allocation error instead of swapping the machine. At n = 10000 the n²-methods are
+   probed at n/10 first; a cell where either side would pass `--cell-limit-s` is skipped, and at
+   10000 x 50 f64 (the memory target) its first `--window-s` seconds at full size still give the
+   peak RSS.
+3. Where PyTorch sees a CUDA GPU, the same cells on it (both sides on the GPU, synchronised
+   before the clock stops; the Python cells in fresh processes, as CUDA cannot start in a
+   forked child).
+4. Writes docs/BENCHMARKS.md and docs/bench.svg (CPU, time against n, log-log, one line per
+   method and side).
 
 Run it through `scripts/bench` (which sets up and builds first). `--quick` runs the two small
 sizes only.
@@ -107,14 +114,14 @@ def chunk_rows(n, d, dtype):
 # ----------------------------------------------------------------------------------------
 
 
-def bench_case(d, dtype):
+def bench_case(d, dtype, device="cpu"):
     """tchdist::question::bench_case: loc = zeros(d), Σ = A Aᵀ / d + I, A = randn(d, d) after
-    manual_seed(0)."""
+    manual_seed(0), made on `device`."""
     torch.manual_seed(0)
-    dtype = getattr(torch, dtype)
-    a = torch.randn(d, d, dtype=dtype)
-    cov = a.matmul(a.t()).div(d).add(torch.eye(d, dtype=dtype))
-    return torch.zeros(d, dtype=dtype), cov
+    kw = {"dtype": getattr(torch, dtype), "device": device}
+    a = torch.randn(d, d, **kw)
+    cov = a.matmul(a.t()).div(d).add(torch.eye(d, **kw))
+    return torch.zeros(d, **kw), cov
 
 
 def floor(loc, cov, samples):
@@ -124,13 +131,14 @@ def floor(loc, cov, samples):
     return torch.linalg.solve_triangular(L.mT, z, upper=True)
 
 
-def python_cell(method, n, d, dtype, warmup, repeat, budget_s, threads, chunk, small):
+def python_cell(method, n, d, dtype, warmup, repeat, budget_s, threads, chunk, small, device="cpu"):
     """As `tchdist bench`: one untimed run at `small` samples (the one-time costs: Python's first
     forward-mode call compiles its TorchScript decompositions, 3-5 s), up to `warmup` untimed
     full-size runs (ending once they add up to the budget; one that alone reaches it is the
-    measurement), then up to `repeat` timed runs or `budget_s` seconds."""
+    measurement), then up to `repeat` timed runs or `budget_s` seconds. On CUDA the clock stops
+    after torch.cuda.synchronize()."""
     torch.set_num_threads(threads)
-    loc, cov = bench_case(d, DTYPES[dtype])
+    loc, cov = bench_case(d, DTYPES[dtype], device)
     samples = None
     if method == "floor":
         torch.manual_seed(1)
@@ -144,6 +152,8 @@ def python_cell(method, n, d, dtype, warmup, repeat, budget_s, threads, chunk, s
         else:
             mu = loc.detach().requires_grad_(True)
             out = compute(method, mu, "covariance_matrix", cov, size, chunk)
+        if device != "cpu":
+            torch.cuda.synchronize()
         secs = time.perf_counter() - start
         del out
         return secs
@@ -182,9 +192,22 @@ def python_cell(method, n, d, dtype, warmup, repeat, budget_s, threads, chunk, s
     }
 
 
-def run_python(method, n, d, dtype, warmup, repeat, budget_s, threads, chunk, small, timeout_s):
+def run_python(method, n, d, dtype, warmup, repeat, budget_s, threads, chunk, small, timeout_s,
+               device="cpu"):
     """Forks a child (this process only imported torch: no thread pool to break), runs the cell
-    there under the address-space cap, and reads its JSON back through a pipe."""
+    there under the address-space cap, and reads its JSON back through a pipe. A CUDA cell runs
+    in a new Python process instead (CUDA cannot be initialised in a forked child), started
+    before the clock, which times only the cell as on the CPU."""
+    if device != "cpu":
+        cell_args = [method, n, d, dtype, warmup, repeat, budget_s, threads, chunk, small, device]
+        try:
+            out = subprocess.run([sys.executable, __file__, "--cell", json.dumps(cell_args)],
+                                 capture_output=True, text=True, timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            return {"error": f"timed out after {timeout_s} s"}
+        if out.returncode != 0 or not out.stdout.strip():
+            return {"error": (out.stderr.strip().splitlines() or ["failed"])[-1][:200]}
+        return json.loads(out.stdout)
     r, w = os.pipe()
     pid = os.fork()
     if pid == 0:
@@ -222,22 +245,24 @@ def run_python(method, n, d, dtype, warmup, repeat, budget_s, threads, chunk, sm
 # ----------------------------------------------------------------------------------------
 
 
-def rust_args(method, n, d, dtype, warmup, repeat, budget_s, threads, small):
+def rust_args(method, n, d, dtype, warmup, repeat, budget_s, threads, small, device="cpu"):
     args = [str(BIN), "bench", "-n", str(n), "--dim", str(d), "--dtype", dtype, "--warmup-samples", str(small)]
+    args += ["--device", device]
     args += ["--warmup", str(warmup), "--repeat", str(repeat), "--budget-s", str(budget_s), "--threads", str(threads)]
     args += ["--floor"] if method == "floor" else ["--method", method]
     return args
 
 
-def run_rust(method, n, d, dtype, warmup, repeat, budget_s, threads, small, timeout_s):
-    args = rust_args(method, n, d, dtype, warmup, repeat, budget_s, threads, small)
+def run_rust(method, n, d, dtype, warmup, repeat, budget_s, threads, small, timeout_s, device="cpu"):
+    args = rust_args(method, n, d, dtype, warmup, repeat, budget_s, threads, small, device)
     try:
         out = subprocess.run(
             args,
             capture_output=True,
             text=True,
             timeout=timeout_s,
-            preexec_fn=cap_address_space,
+            # CUDA reserves far more address space than it uses: no cap there (either side).
+            preexec_fn=cap_address_space if device == "cpu" else None,
         )
     except subprocess.TimeoutExpired:
         return {"error": f"timed out after {timeout_s} s"}
@@ -412,7 +437,21 @@ def ratio(rust, python):
     return "—"
 
 
+def dev(row):
+    return row.get("device", "cpu")
+
+
+def gpu_name():
+    try:
+        out = subprocess.run(["nvidia-smi", "--query-gpu=name", "--format=csv,noheader"],
+                             capture_output=True, text=True)
+        return out.stdout.strip().splitlines()[0] if out.returncode == 0 else "CUDA"
+    except (OSError, IndexError):
+        return "CUDA"
+
+
 def report(results, proc, args, elapsed_s):
+    gpu = gpu_name() if any(dev(r) != "cpu" for r in results) else None
     versions = subprocess.run([str(BIN), "--version"], capture_output=True, text=True).stdout
     cpu = "unknown CPU"
     for line in Path("/proc/cpuinfo").read_text().splitlines():
@@ -425,8 +464,11 @@ def report(results, proc, args, elapsed_s):
         "",
         f"Written by `scripts/bench` ({'--quick, ' if args.quick else ''}{elapsed_s / 60:.1f} min) "
         f"on {time.strftime('%Y-%m-%d')}. Machine: {os.cpu_count()} cores ({cpu}), "
-        f"{mem_gib:.0f} GiB, device cpu (no GPU on this machine: the CUDA rows are not measured "
-        f"here); {versions.strip()}; Python {platform.python_version()} with torch "
+        f"{mem_gib:.0f} GiB, "
+        + (f"GPU {gpu} (the sections marked cuda: both sides on the GPU, synchronised before the "
+           f"clock stops; RSS there is host memory)" if gpu else
+           "no GPU (no CUDA sections: `scripts/bench` adds them where PyTorch sees a GPU)")
+        + f"; {versions.strip()}; Python {platform.python_version()} with torch "
         f"{torch.__version__}. Both sides use {args.threads} intra-op threads and the same "
         f"address-space cap (their footprint at start + {AS_HEADROOM >> 30} GiB).",
         "",
@@ -466,17 +508,18 @@ def report(results, proc, args, elapsed_s):
     errors = []
     seen = []
     for r in results:
-        if (r["n"], r["d"]) not in seen:
-            seen.append((r["n"], r["d"]))
-    for (n, d) in seen:
+        if (dev(r), r["n"], r["d"]) not in seen:
+            seen.append((dev(r), r["n"], r["d"]))
+    for (device, n, d) in seen:
         for dtype in DTYPES:
-            rows = [r for r in results if (r["n"], r["d"], r["dtype"]) == (n, d, dtype)]
+            rows = [r for r in results if (dev(r), r["n"], r["d"], r["dtype"]) == (device, n, d, dtype)]
             if not rows:
                 continue
             chunk = chunk_rows(n, d, dtype)
             note = f"; basis chunks of {chunk} rows" if chunk else ""
+            on = "" if device == "cpu" else f", {device} ({gpu})"
             lines += [
-                f"### n = {n}, d = {d}, {dtype}{note}",
+                f"### n = {n}, d = {d}, {dtype}{on}{note}",
                 "",
                 "| method | tchdist ms (MiB) | peak RSS tchdist | PyTorch ms (MiB) | ratio |",
                 "| --- | --- | --- | --- | --- |",
@@ -509,7 +552,7 @@ def report(results, proc, args, elapsed_s):
         "",
         "![time against n](bench.svg)",
         "",
-        "f64, time per pipeline against n (the four sizes above, log-log); solid: tchdist, "
+        "CPU, f64, time per pipeline against n (the four sizes above, log-log); solid: tchdist, "
         "dashed: PyTorch.",
         "",
     ]
@@ -518,13 +561,15 @@ def report(results, proc, args, elapsed_s):
 
 def cell(results, n, d, dtype, method):
     for r in results:
-        if (r["n"], r["d"], r["dtype"], r["method"]) == (n, d, dtype, method):
+        if (dev(r), r["n"], r["d"], r["dtype"], r["method"]) == ("cpu", n, d, dtype, method):
             return r
     return None
 
 
 def targets(results, proc):
-    out = ["## Targets", ""]
+    """The issue's targets, on the CPU rows."""
+    results = [r for r in results if dev(r) == "cpu"]
+    out = ["## Targets (CPU)", ""]
     wall = proc["tchdist"]["wall_s"] / proc["python"]["wall_s"]
     rss = proc["tchdist"]["peak_rss_mib"] / proc["python"]["peak_rss_mib"]
     out.append(f"- Whole process ≤ 0.15x wall: {wall:.3f}x ({'met' if wall <= 0.15 else 'missed'}); "
@@ -598,7 +643,7 @@ def targets(results, proc):
 
 def svg_plot(results, path):
     """Time against n, log-log, f64: one polyline per method and side."""
-    rows = [r for r in results if r["dtype"] == "f64"]
+    rows = [r for r in results if r["dtype"] == "f64" and dev(r) == "cpu"]
     methods = [m for m in METHODS + ["floor"] if any(r["method"] == m for r in rows)]
     pts = {}
     for r in rows:
@@ -654,21 +699,46 @@ def svg_plot(results, path):
     Path(path).write_text("\n".join(out) + "\n")
 
 
+def cuda_available():
+    """Whether PyTorch sees a CUDA GPU, asked in a separate process (this one forks its CPU cells
+    and must not initialise CUDA), and only where an NVIDIA driver is loaded."""
+    if not Path("/proc/driver/nvidia/version").exists():
+        return False
+    out = subprocess.run([sys.executable, "-c", "import torch; print(torch.cuda.is_available())"],
+                         capture_output=True, text=True)
+    return out.stdout.strip() == "True"
+
+
+def cell_main(spec):
+    """`--cell JSON`: one Python cell in this fresh process (the CUDA cells), its result on
+    stdout."""
+    import_torch()
+    try:
+        result = python_cell(*json.loads(spec))
+    except Exception as e:
+        result = {"error": f"{type(e).__name__}: {str(e).splitlines()[0][:160]}"}
+    print(json.dumps(result))
+
+
 def main():
+    if len(sys.argv) == 3 and sys.argv[1] == "--cell":
+        return cell_main(sys.argv[2])
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--quick", action="store_true", help="the two small sizes only")
     ap.add_argument("--sizes", default=None, help="only these sizes, e.g. 10000x50,2000x200")
     ap.add_argument("--dtypes", default=None, help="only these dtypes, e.g. f64")
+    ap.add_argument("--devices", default=None,
+                    help="cpu, cuda or both (default: cpu, and cuda where PyTorch sees a GPU)")
     ap.add_argument("--methods", default=None, help="only these methods (and floor), e.g. analytic,loop")
     ap.add_argument("--warmup", type=int, default=3, help="untimed runs per cell first")
     ap.add_argument("--repeat", type=int, default=15, help="timed runs per cell (after the warm-up)")
-    ap.add_argument("--budget-s", type=float, default=3.0, help="stop repeating after this many seconds")
+    ap.add_argument("--budget-s", type=float, default=1.5, help="stop repeating after this many seconds")
     ap.add_argument("--cell-limit-s", type=float, default=60.0, help="skip cells estimated to take longer")
-    ap.add_argument("--window-s", type=float, default=5.0,
+    ap.add_argument("--window-s", type=float, default=3.0,
                     help="cells skipped at n=10000 d=50 f64: the peak RSS over the first this many "
                          "seconds of the full-size run (0: none)")
     ap.add_argument("--threads", type=int, default=min(2, os.cpu_count() or 1))
-    ap.add_argument("--process-runs", type=int, default=7)
+    ap.add_argument("--process-runs", type=int, default=5)
     ap.add_argument("--out", default=str(ROOT / "docs" / "BENCHMARKS.md"))
     ap.add_argument("--json", default=None, help="also write the raw results here")
     ap.add_argument("--cells-from", default=None, help="reuse the cells of an earlier --json run")
@@ -690,12 +760,13 @@ def main():
         results = json.loads(Path(args.cells_from).read_text())["cells"]
         sizes = []
     timeout = int(args.cell_limit_s * 2 + 30)
-    for n, d in sizes:
+    devices = args.devices.split(",") if args.devices else ["cpu"] + (["cuda"] if cuda_available() else [])
+    for device, n, d in [(dev, n, d) for dev in devices for n, d in sizes]:
         for dtype in dtypes:
             chunk = chunk_rows(n, d, dtype)
             small = max(1, n // 100)
             for method in methods:
-                row = {"method": method, "n": n, "d": d, "dtype": dtype}
+                row = {"method": method, "n": n, "d": d, "dtype": dtype, "device": device}
                 skip = None
                 if method in QUADRATIC and n >= 10000:
                     # Calibrate at n/10 and extrapolate with n²; tchdist first (when it is over
@@ -704,9 +775,10 @@ def main():
                     probe_small = max(1, probe_n // 100)
                     for side, fn in (
                         ("tchdist", lambda: run_rust(method, probe_n, d, dtype, 1, 0, 0, args.threads,
-                                                     probe_small, timeout)),
+                                                     probe_small, timeout, device)),
                         ("PyTorch", lambda: run_python(method, probe_n, d, dtype, 1, 0, 0, args.threads,
-                                                       chunk_rows(probe_n, d, dtype), probe_small, timeout)),
+                                                       chunk_rows(probe_n, d, dtype), probe_small, timeout,
+                                                       device)),
                     ):
                         probe = fn()
                         if "median_ms" in probe:
@@ -717,20 +789,20 @@ def main():
                                 break
                 if skip:
                     sides = {"tchdist": {"skipped": skip}, "python": {"skipped": skip}}
-                    if (n, d, dtype) == MEMORY_CELL and args.window_s > 0:
+                    if (n, d, dtype) == MEMORY_CELL and device == "cpu" and args.window_s > 0:
                         sides["tchdist"]["window"] = rust_window(method, n, d, dtype, args.threads, args.window_s)
                         sides["python"]["window"] = python_window(method, n, d, dtype, args.threads, chunk,
                                                                   args.window_s)
                 else:
                     sides = {
                         "tchdist": run_rust(method, n, d, dtype, args.warmup, args.repeat, args.budget_s,
-                                            args.threads, small, timeout),
+                                            args.threads, small, timeout, device),
                         "python": run_python(method, n, d, dtype, args.warmup, args.repeat, args.budget_s,
-                                             args.threads, chunk, small, timeout),
+                                             args.threads, chunk, small, timeout, device),
                     }
                 row.update(sides)
                 results.append(row)
-                log(f"  n={n} d={d} {dtype} {method}: tchdist {fmt_cell(sides['tchdist'])}, "
+                log(f"  {device} n={n} d={d} {dtype} {method}: tchdist {fmt_cell(sides['tchdist'])}, "
                     f"python {fmt_cell(sides['python'])}, {ratio(sides['tchdist'], sides['python'])} "
                     f"[{(time.monotonic() - began) / 60:.1f} min]")
 

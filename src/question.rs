@@ -228,12 +228,11 @@ pub fn mvn_log_prob_jacobian_chunked(
             })
         }
         JacobianMethod::Analytic => tch::no_grad(|| {
-            // No autograd at all: the closed form needs no graph, and the score skips the
-            // sample check that log_prob has just made on the same samples.
+            // No autograd at all: the closed form needs no graph; the score shares log_prob's
+            // sample check and (one scale matrix) its triangular solve.
             let dist = MultivariateNormal::new(&loc.f_detach()?, param.shallow_clone(), true)?;
             let samples = dist.sample(&[num_samples])?;
-            let log_prob = dist.log_prob(&samples)?;
-            let score = dist.score_loc_of_valid(&samples)?;
+            let (log_prob, score) = dist.log_prob_and_score_loc(&samples)?;
             let jacobian = score_to_jacobian(&score, dist.batch_shape(), &loc.size())?;
             Ok(MvnJacobian {
                 samples,

@@ -387,6 +387,43 @@ impl MultivariateNormal {
     }
 
     /// `log |L| = Σ log diag(L)` over the unbroadcasted factor (PyTorch's `half_log_det`).
+    /// `-0.5 * (k log 2π + M) - Σ log diag(L)`.
+    fn log_prob_from_mahalanobis(&self, m: &Tensor) -> Result<Tensor> {
+        let half_log_det = self.half_log_det()?;
+        let k = self.event_shape[0] as f64;
+        Ok(m.f_add_scalar(k * (2.0 * PI).ln())?
+            .f_mul_scalar(-0.5)?
+            .f_sub(&half_log_det)?)
+    }
+
+    /// [`Distribution::log_prob`] and [`MultivariateNormal::score_loc`] of the same values, with
+    /// the same bits as the two calls, checking the values once. Without a batch shape the score
+    /// reuses log_prob's solve `L⁻¹(x − μ)` (the same right-hand sides in the same layout): one
+    /// triangular solve fewer.
+    pub(crate) fn log_prob_and_score_loc(&self, value: &Tensor) -> Result<(Tensor, Tensor)> {
+        if self.validate_args {
+            validate_sample(self, value)?;
+        }
+        let l = &self.unbroadcasted_scale_tril;
+        if l.dim() != 2 || !self.batch_shape.is_empty() {
+            let diff = value.f_sub(&self.loc)?;
+            let m = batch_mahalanobis(l, &diff)?;
+            return Ok((
+                self.log_prob_from_mahalanobis(&m)?,
+                self.score_loc_of_valid(value)?,
+            ));
+        }
+        let diff = value.f_sub(&self.loc)?;
+        let shape = diff.size();
+        let (m, solved) = batch_mahalanobis_and_solve(l, &diff)?;
+        // No batch: `solved` is (1, d, N), L⁻¹ of the (d, N) right-hand sides score_loc forms.
+        let w =
+            l.f_mt()?
+                .f_linalg_solve_triangular(&solved.f_squeeze_dim(0)?, true, true, false)?;
+        let score = w.f_permute([1, 0])?.f_reshape(&shape)?;
+        Ok((self.log_prob_from_mahalanobis(&m)?, score))
+    }
+
     fn half_log_det(&self) -> Result<Tensor> {
         Ok(self
             .unbroadcasted_scale_tril
@@ -457,11 +494,7 @@ impl Distribution for MultivariateNormal {
         }
         let diff = value.f_sub(&self.loc)?;
         let m = batch_mahalanobis(&self.unbroadcasted_scale_tril, &diff)?;
-        let half_log_det = self.half_log_det()?;
-        let k = self.event_shape[0] as f64;
-        Ok(m.f_add_scalar(k * (2.0 * PI).ln())?
-            .f_mul_scalar(-0.5)?
-            .f_sub(&half_log_det)?)
+        self.log_prob_from_mahalanobis(&m)
     }
 
     /// `0.5 k (1 + log 2π) + Σ log diag(L)`, expanded to `batch_shape`.
@@ -586,6 +619,11 @@ pub(crate) fn batch_mv(bmat: &Tensor, bvec: &Tensor) -> Result<Tensor> {
 /// `_batch_mahalanobis(bL, bx)`: xᵀ (L Lᵀ)⁻¹ x with one triangular solve over all vectors,
 /// reshaped and permuted exactly as PyTorch does so that the solve sees the same layout.
 pub(crate) fn batch_mahalanobis(bl: &Tensor, bx: &Tensor) -> Result<Tensor> {
+    Ok(batch_mahalanobis_and_solve(bl, bx)?.0)
+}
+
+/// [`batch_mahalanobis`] and the triangular solve it squares, `L⁻¹ x` in its `(c, d, b)` layout.
+fn batch_mahalanobis_and_solve(bl: &Tensor, bx: &Tensor) -> Result<(Tensor, Tensor)> {
     let bx_size = bx.size();
     let bl_size = bl.size();
     let n = bx_size[bx_size.len() - 1];
@@ -634,10 +672,11 @@ pub(crate) fn batch_mahalanobis(bl: &Tensor, bx: &Tensor) -> Result<Tensor> {
     let flat_l = bl.f_reshape([-1, n, n])?;
     let flat_x = bx.f_reshape([-1, flat_l.size()[0], n])?;
     let flat_x_swap = flat_x.f_permute([1, 2, 0])?;
-    let m_swap = flat_l
-        .f_linalg_solve_triangular(&flat_x_swap, false, true, false)?
-        .f_pow_tensor_scalar(2i64)?
-        .f_sum_dim_intlist(&[-2i64][..], false, None::<Kind>)?;
+    let solved = flat_l.f_linalg_solve_triangular(&flat_x_swap, false, true, false)?;
+    let m_swap =
+        solved
+            .f_pow_tensor_scalar(2i64)?
+            .f_sum_dim_intlist(&[-2i64][..], false, None::<Kind>)?;
     let m = m_swap.f_tr()?;
 
     let bx_perm_size = bx.size();
@@ -648,7 +687,7 @@ pub(crate) fn batch_mahalanobis(bl: &Tensor, bx: &Tensor) -> Result<Tensor> {
         permute_inv.push((old_batch_dims + i) as i64);
     }
     let reshaped_m = permuted_m.f_permute(&permute_inv)?;
-    Ok(reshaped_m.f_reshape(bx_batch_shape)?)
+    Ok((reshaped_m.f_reshape(bx_batch_shape)?, solved))
 }
 
 /// `_precision_to_scale_tril`: flip, Cholesky, flip, transpose, triangular solve against I.
@@ -658,4 +697,56 @@ pub(crate) fn precision_to_scale_tril(p: &Tensor) -> Result<Tensor> {
     let size = p.size();
     let id = Tensor::f_eye(size[size.len() - 1], (p.kind(), p.device()))?;
     Ok(l_inv.f_linalg_solve_triangular(&id, false, true, false)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tch::Device;
+
+    /// The analytic method's shared-solve path keeps the bits of `log_prob` and `score_loc`
+    /// called apart (which the parity tests compare with PyTorch and the Python closed form).
+    #[test]
+    fn log_prob_and_score_loc_equal_the_two_calls_bit_for_bit() {
+        tch::manual_seed(7);
+        let cases: [(&[i64], &[i64], &[i64]); 6] = [
+            (&[], &[], &[1]),
+            (&[], &[], &[13]),
+            (&[], &[], &[4, 5]),
+            (&[3], &[], &[6]),
+            (&[], &[2], &[5]),
+            (&[2, 1], &[3], &[4]),
+        ];
+        let mut checked = 0;
+        for kind in [Kind::Float, Kind::Double] {
+            for d in [1i64, 2, 7, 33, 70] {
+                for (loc_batch, cov_batch, sample_shape) in cases {
+                    let opts = (kind, Device::Cpu);
+                    let mut loc_shape = loc_batch.to_vec();
+                    loc_shape.push(d);
+                    let mut a_shape = cov_batch.to_vec();
+                    a_shape.extend([d, d]);
+                    let loc = Tensor::randn(&loc_shape, opts);
+                    let a = Tensor::randn(&a_shape, opts);
+                    let cov = a.matmul(&a.mt()).g_div_scalar(d as f64) + Tensor::eye(d, opts);
+                    let mvn = MultivariateNormal::new(&loc, MvnParam::CovarianceMatrix(cov), true)
+                        .expect("valid parameters");
+                    let x = mvn.sample(sample_shape).expect("sample");
+                    let (lp, score) = mvn.log_prob_and_score_loc(&x).expect("fused");
+                    let lp_alone = mvn.log_prob(&x).expect("log_prob");
+                    let score_alone = mvn.score_loc(&x).expect("score");
+                    assert!(
+                        lp.equal(&lp_alone),
+                        "log_prob {kind:?} d={d} {loc_batch:?} {cov_batch:?}"
+                    );
+                    assert!(
+                        score.equal(&score_alone),
+                        "score {kind:?} d={d} {loc_batch:?} {cov_batch:?} {sample_shape:?}"
+                    );
+                    checked += 1;
+                }
+            }
+        }
+        assert_eq!(checked, 60);
+    }
 }

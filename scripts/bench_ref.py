@@ -47,15 +47,17 @@ sys.path.insert(0, str(ROOT / "tests" / "pyref"))
 # torch is imported after the whole-process runs (see timed_process) by import_torch().
 torch = None
 compute = None
+closed_form_score = None
 
 
 def import_torch():
-    global torch, compute
+    global torch, compute, closed_form_score
     import torch as torch_module
 
+    from mvn_jacobian import closed_form_score as score_fn
     from mvn_jacobian import compute as compute_fn
 
-    torch, compute = torch_module, compute_fn
+    torch, compute, closed_form_score = torch_module, compute_fn, score_fn
     # Python's first forward-mode call in each forked cell compiles and registers the TorchScript
     # jvp decompositions (about 5 s, in the warm-up). Doing that once here before forking instead
     # leaves the children's TorchScript executor slow (3 s a call, measured): so it is not done.
@@ -80,6 +82,9 @@ QUADRATIC = {"functional", "loop", "batched-loop", "vectorized", "batched", "jac
 SIZES = [(10, 2), (1000, 10), (10000, 50), (2000, 200)]
 DTYPES = {"f32": "float32", "f64": "float64"}
 BASIS_MEMORY_BUDGET = 512 << 20  # tchdist::question::BASIS_MEMORY_BUDGET
+# Timed on samples drawn before the clock: the floor (Cholesky and two triangular solves) and
+# the closed form's Jacobian step (build the distribution, take the score of the samples).
+GIVEN_SAMPLES = ("floor", "analytic-step")
 # Cells whose medians are both below this run a second round (see main).
 SECOND_ROUND_MS = 20.0
 # The size and dtype whose every method's peak RSS is a target (≤ 2 GiB).
@@ -142,15 +147,18 @@ def python_cell(method, n, d, dtype, warmup, repeat, budget_s, threads, chunk, s
     torch.set_num_threads(threads)
     loc, cov = bench_case(d, DTYPES[dtype], device)
     samples = None
-    if method == "floor":
+    if method in GIVEN_SAMPLES:
         torch.manual_seed(1)
         samples = torch.distributions.MultivariateNormal(loc, cov).sample((n,))
 
     def once(size):
         torch.manual_seed(1)
         start = time.perf_counter()
-        if samples is not None:
+        if method == "floor":
             out = floor(loc, cov, samples[:size])
+        elif method == "analytic-step":
+            with torch.no_grad():
+                out = closed_form_score(torch.distributions.MultivariateNormal(loc, cov), samples[:size])
         else:
             mu = loc.detach().requires_grad_(True)
             out = compute(method, mu, "covariance_matrix", cov, size, chunk)
@@ -251,7 +259,7 @@ def rust_args(method, n, d, dtype, warmup, repeat, budget_s, threads, small, dev
     args = [str(BIN), "bench", "-n", str(n), "--dim", str(d), "--dtype", dtype, "--warmup-samples", str(small)]
     args += ["--device", device]
     args += ["--warmup", str(warmup), "--repeat", str(repeat), "--budget-s", str(budget_s), "--threads", str(threads)]
-    args += ["--floor"] if method == "floor" else ["--method", method]
+    args += [f"--{method.removeprefix('analytic-')}"] if method in GIVEN_SAMPLES else ["--method", method]
     return args
 
 
@@ -501,7 +509,9 @@ def report(results, proc, args, elapsed_s):
         "above the process's RSS before the first full-size run, in MiB. tchdist runs `tchdist "
         "bench`, Python the twin in `tests/pyref/mvn_jacobian.py` (the programs the parity tests "
         "compare bit for bit). *floor*: one Cholesky and the two triangular solves over all n "
-        "samples, timed alone. *skipped*: a run at n/10 extrapolated with n² puts one side past "
+        "samples, timed alone on samples drawn before the clock; *analytic-step*: the closed form's "
+        "Jacobian step timed the same way (build the validated distribution, with its Cholesky, "
+        "and take the score Σ⁻¹(x − μ) of the given samples). *skipped*: a run at n/10 extrapolated with n² puts one side past "
         f"the per-cell limit of {args.cell_limit_s:g} s (tchdist is probed first). At n = "
         f"{MEMORY_CELL[0]}, d = {MEMORY_CELL[1]}, {MEMORY_CELL[2]} (the memory target) a skipped "
         f"method still runs at the full size for its first {args.window_s:g} s on each side: the "
@@ -581,7 +591,7 @@ def targets(results, proc):
     slower = []
     compared = 0
     for r in results:
-        if r["method"] == "floor":
+        if r["method"] in GIVEN_SAMPLES:
             continue
         rust, py = r["tchdist"], r["python"]
         if "median_ms" in rust and "median_ms" in py:
@@ -604,13 +614,19 @@ def targets(results, proc):
                 continue
             speedup = min(best_py) / min(best_rust)
             over_floor = min(best_rust) / fl["tchdist"]["median_ms"]
+            step = cell(results, n, d, dtype, "analytic-step")
+            step_ms = step["tchdist"].get("median_ms") if step else None
             out.append(
                 f"- n={n} d={d} {dtype}: fastest tchdist {min(best_rust):.3g} ms is {speedup:.1f}x "
                 f"faster than PyTorch's fastest built-in route ({min(best_py):.3g} ms; target ≥ 10x: "
                 f"{'met' if speedup >= 10 else 'missed'}) and {over_floor:.1f}x the floor "
-                f"({fl['tchdist']['median_ms']:.3g} ms; target ≤ 2x: {'met' if over_floor <= 2 else 'missed'})."
+                f"({fl['tchdist']['median_ms']:.3g} ms; target ≤ 2x: {'met' if over_floor <= 2 else 'missed'})"
+                + (f"; its Jacobian step alone (analytic-step, samples given) {step_ms:.3g} ms is "
+                   f"{step_ms / fl['tchdist']['median_ms']:.1f}x the floor "
+                   f"({'met' if step_ms <= 2 * fl['tchdist']['median_ms'] else 'missed'})" if step_ms else "")
+                + "."
             )
-    big = [r for r in results if (r["n"], r["d"], r["dtype"]) == MEMORY_CELL and r["method"] != "floor"]
+    big = [r for r in results if (r["n"], r["d"], r["dtype"]) == MEMORY_CELL and r["method"] not in GIVEN_SAMPLES]
     if big:
         within, over, failed, unmeasured, whole, windowed = [], [], [], [], 0, []
         for r in big:
@@ -758,7 +774,7 @@ def main():
     if args.sizes:
         sizes = [tuple(int(v) for v in s.split("x")) for s in args.sizes.split(",")]
     dtypes = args.dtypes.split(",") if args.dtypes else list(DTYPES)
-    methods = ["floor"] + (args.methods.split(",") if args.methods else METHODS)
+    methods = list(GIVEN_SAMPLES) + (args.methods.split(",") if args.methods else METHODS)
     results = []
     if args.cells_from:
         results = json.loads(Path(args.cells_from).read_text())["cells"]

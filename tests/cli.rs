@@ -210,6 +210,8 @@ fn bad_input_gets_one_stderr_line_and_exit_code_2() {
         (&["bench", "--warmup", "0"], "invalid value '0'"),
         (&["bench", "--budget-s", "soon"], "'soon' is not a number of seconds"),
         (&["bench", "--floor", "--method", "loop"], "cannot be used with"),
+        (&["bench", "--step", "--floor"], "cannot be used with"),
+        (&["bench", "--warmup-samples", "-1"], "unexpected argument"),
         (&["log-prob", "--value", "[1, 2, 3]"], "The right-most size of value must match event_shape: torch.Size([3]) vs torch.Size([2])."),
         (&["log-prob", "--value", "[[1, 2], [3, 4], [5, 6]]", "--loc", "[[0, 0], [1, 1]]"], "Value is not broadcastable with batch_shape+event_shape"),
         (&["jacobian", "--dtype", "f16"], "invalid value 'f16'"),
@@ -565,6 +567,36 @@ fn bench_floor_times_the_cholesky_and_solves_alone() {
         (v["method"].as_str(), v["repeat"].as_i64()),
         (Some("floor"), Some(1))
     );
+}
+
+#[test]
+fn bench_step_times_the_closed_form_on_given_samples_with_a_small_first_run() {
+    let out = tchdist(&[
+        "bench",
+        "--step",
+        "-n",
+        "300",
+        "--dim",
+        "3",
+        "--warmup",
+        "2",
+        "--repeat",
+        "4",
+        "--warmup-samples",
+        "3",
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: Value = serde_json::from_str(&stdout(&out)).expect("JSON");
+    assert_eq!(
+        (v["method"].as_str(), v["n"].as_i64(), v["repeat"].as_i64()),
+        (Some("analytic-step"), Some(300), Some(4))
+    );
+    assert!(v["min_ms"].as_f64() <= v["median_ms"].as_f64());
 }
 
 #[test]

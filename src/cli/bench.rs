@@ -58,6 +58,11 @@ pub struct Args {
     /// L⁻¹(X − μ), L⁻ᵀ(·) over all n samples (drawn before the clock starts)
     #[arg(long, conflicts_with = "method")]
     pub floor: bool,
+    /// Time the closed form's Jacobian step alone, as the floor is timed: build the
+    /// distribution (validated, with its Cholesky) and take the score Σ⁻¹(x − μ) of all n
+    /// samples (drawn before the clock starts)
+    #[arg(long, conflicts_with_all = ["method", "floor"])]
+    pub step: bool,
 }
 
 pub fn run(args: &Args) -> Result<Vec<u8>> {
@@ -87,7 +92,7 @@ pub fn run(args: &Args) -> Result<Vec<u8>> {
     }
     let (loc, cov) = bench_case(args.dim, args.dtype.kind(), device, 0)?;
     let param = MvnParam::CovarianceMatrix(cov);
-    let samples = if args.floor {
+    let samples = if args.floor || args.step {
         tch::manual_seed(1);
         let dist =
             tchdist::distributions::MultivariateNormal::new(&loc, param.shallow_clone(), true)?;
@@ -105,7 +110,12 @@ pub fn run(args: &Args) -> Result<Vec<u8>> {
     if small > 0 {
         tch::manual_seed(1);
         match &samples {
-            Some(x) => drop(floor(&loc, &param, &x.f_narrow(0, 0, small)?)?),
+            Some(x) => drop(given_samples(
+                args,
+                &loc,
+                &param,
+                &x.f_narrow(0, 0, small)?,
+            )?),
             None => drop(mvn_log_prob_jacobian(&loc, &param, small, method)?),
         }
     }
@@ -118,7 +128,7 @@ pub fn run(args: &Args) -> Result<Vec<u8>> {
         tch::manual_seed(1);
         let start = Instant::now();
         let run = match &samples {
-            Some(x) => floor(&loc, &param, x)?,
+            Some(x) => given_samples(args, &loc, &param, x)?,
             None => mvn_log_prob_jacobian(&loc, &param, args.num_samples, method)?.jacobian,
         };
         if let tch::Device::Cuda(i) = device {
@@ -160,6 +170,8 @@ pub fn run(args: &Args) -> Result<Vec<u8>> {
     let mib = |bytes: u64| bytes as f64 / f64::from(1u32 << 20);
     let name = if args.floor {
         "floor".to_string()
+    } else if args.step {
+        "analytic-step".to_string()
     } else {
         method.to_string()
     };
@@ -177,6 +189,23 @@ pub fn run(args: &Args) -> Result<Vec<u8>> {
         mib(peak.saturating_sub(rss_before))
     )
     .into_bytes())
+}
+
+/// What `--floor` or `--step` times on samples drawn before the clock.
+fn given_samples(
+    args: &Args,
+    loc: &tch::Tensor,
+    param: &MvnParam,
+    samples: &tch::Tensor,
+) -> Result<tch::Tensor> {
+    if args.floor {
+        return floor(loc, param, samples);
+    }
+    tch::no_grad(|| {
+        let dist =
+            tchdist::distributions::MultivariateNormal::new(loc, param.shallow_clone(), true)?;
+        Ok(dist.score_loc(samples)?)
+    })
 }
 
 /// The floor of every exact method: `L = cholesky(Σ)`, then `L⁻ᵀ L⁻¹ (X − μ)` with two

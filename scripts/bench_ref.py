@@ -212,6 +212,29 @@ def python_cell(method, n, d, dtype, warmup, repeat, budget_s, threads, chunk, s
     }
 
 
+def failure(e):
+    """A failing twin is a result: its exception as one line."""
+    return {"error": f"{type(e).__name__}: {str(e).splitlines()[0][:160]}"}
+
+
+def fork_cell(cell_args):
+    """Forks a child that runs python_cell(*cell_args) under the address-space cap and writes its
+    JSON to a pipe; returns the child's pid and the pipe's read end."""
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        os.close(r)
+        try:
+            cap_address_space()
+            result = python_cell(*cell_args)
+        except Exception as e:
+            result = failure(e)
+        os.write(w, json.dumps(result).encode())
+        os._exit(0)
+    os.close(w)
+    return pid, r
+
+
 def run_python(method, n, d, dtype, warmup, repeat, budget_s, threads, chunk, small, timeout_s,
                device="cpu"):
     """Forks a child (this process only imported torch: no thread pool to break), runs the cell
@@ -228,18 +251,7 @@ def run_python(method, n, d, dtype, warmup, repeat, budget_s, threads, chunk, sm
         if out.returncode != 0 or not out.stdout.strip():
             return {"error": (out.stderr.strip().splitlines() or ["failed"])[-1][:200]}
         return json.loads(out.stdout)
-    r, w = os.pipe()
-    pid = os.fork()
-    if pid == 0:
-        os.close(r)
-        try:
-            cap_address_space()
-            result = python_cell(method, n, d, dtype, warmup, repeat, budget_s, threads, chunk, small)
-        except Exception as e:  # reported, not raised: a failing twin is a result
-            result = {"error": f"{type(e).__name__}: {str(e).splitlines()[0][:160]}"}
-        os.write(w, json.dumps(result).encode())
-        os._exit(0)
-    os.close(w)
+    pid, r = fork_cell([method, n, d, dtype, warmup, repeat, budget_s, threads, chunk, small])
     deadline = time.monotonic() + timeout_s
     while True:
         done, status = os.waitpid(pid, os.WNOHANG)
@@ -341,18 +353,7 @@ def rust_window(method, n, d, dtype, threads, seconds):
 
 def python_window(method, n, d, dtype, threads, chunk, seconds):
     """The Python twin at the full size in a forked child, one run, stopped after `seconds`."""
-    r, w = os.pipe()
-    pid = os.fork()
-    if pid == 0:
-        os.close(r)
-        try:
-            cap_address_space()
-            result = python_cell(method, n, d, dtype, 0, 1, 0.0, threads, chunk, 0)
-        except Exception as e:
-            result = {"error": f"{type(e).__name__}: {str(e).splitlines()[0][:160]}"}
-        os.write(w, json.dumps(result).encode())
-        os._exit(0)
-    os.close(w)
+    pid, r = fork_cell([method, n, d, dtype, 0, 1, 0.0, threads, chunk, 0])
     state = {}
 
     def exited():
@@ -747,7 +748,7 @@ def cell_main(spec):
     try:
         result = python_cell(*json.loads(spec))
     except Exception as e:
-        result = {"error": f"{type(e).__name__}: {str(e).splitlines()[0][:160]}"}
+        result = failure(e)
     print(json.dumps(result))
 
 

@@ -512,11 +512,9 @@ fn cuda_runs_where_a_gpu_is_and_is_one_clear_error_where_none_is() {
     );
 }
 
-#[test]
-fn bench_prints_one_json_line_with_the_timing_fields() {
-    let out = tchdist(&[
-        "bench", "--method", "forward", "-n", "20", "--dim", "3", "--repeat", "2",
-    ]);
+/// Runs `tchdist bench` with `args`, expects success and one JSON line, and returns it parsed.
+fn bench_json(args: &[&str]) -> (String, Value) {
+    let out = tchdist(args);
     assert_eq!(
         out.status.code(),
         Some(0),
@@ -524,8 +522,16 @@ fn bench_prints_one_json_line_with_the_timing_fields() {
         String::from_utf8_lossy(&out.stderr)
     );
     let text = stdout(&out);
-    assert_eq!(text.lines().count(), 1);
-    let v: Value = serde_json::from_str(&text).expect("JSON");
+    assert_eq!(text.lines().count(), 1, "{text}");
+    let v = serde_json::from_str(&text).expect("JSON");
+    (text, v)
+}
+
+#[test]
+fn bench_prints_one_json_line_with_the_timing_fields() {
+    let (text, v) = bench_json(&[
+        "bench", "--method", "forward", "-n", "20", "--dim", "3", "--repeat", "2",
+    ]);
     assert_eq!(
         (
             v["method"].as_str(),
@@ -553,16 +559,9 @@ fn bench_prints_one_json_line_with_the_timing_fields() {
 
 #[test]
 fn bench_floor_times_the_cholesky_and_solves_alone() {
-    let out = tchdist(&[
+    let (_, v) = bench_json(&[
         "bench", "--floor", "-n", "50", "--dim", "4", "--repeat", "0",
     ]);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let v: Value = serde_json::from_str(&stdout(&out)).expect("JSON");
     assert_eq!(
         (v["method"].as_str(), v["repeat"].as_i64()),
         (Some("floor"), Some(1))
@@ -571,7 +570,7 @@ fn bench_floor_times_the_cholesky_and_solves_alone() {
 
 #[test]
 fn bench_step_times_the_closed_form_on_given_samples_with_a_small_first_run() {
-    let out = tchdist(&[
+    let (_, v) = bench_json(&[
         "bench",
         "--step",
         "-n",
@@ -585,13 +584,6 @@ fn bench_step_times_the_closed_form_on_given_samples_with_a_small_first_run() {
         "--warmup-samples",
         "3",
     ]);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let v: Value = serde_json::from_str(&stdout(&out)).expect("JSON");
     assert_eq!(
         (v["method"].as_str(), v["n"].as_i64(), v["repeat"].as_i64()),
         (Some("analytic-step"), Some(300), Some(4))

@@ -276,7 +276,7 @@ pub fn mvn_log_prob_jacobian_chunked(
                     &[0],
                     func::Randomness::Error,
                 )?)?,
-                // PerSample
+                // PerSample, the one method of this arm left.
                 _ => single(func::vmap(
                     |args| func::grad(|a| log_prob_at(&a[0], &a[1]), &[&args[0], &args[1]], &[0]),
                     &[&mu, &samples],

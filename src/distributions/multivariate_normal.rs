@@ -386,7 +386,6 @@ impl MultivariateNormal {
         })
     }
 
-    /// `log |L| = Σ log diag(L)` over the unbroadcasted factor (PyTorch's `half_log_det`).
     /// `-0.5 * (k log 2π + M) - Σ log diag(L)`.
     fn log_prob_from_mahalanobis(&self, m: &Tensor) -> Result<Tensor> {
         let half_log_det = self.half_log_det()?;
@@ -405,25 +404,22 @@ impl MultivariateNormal {
             validate_sample(self, value)?;
         }
         let l = &self.unbroadcasted_scale_tril;
-        if l.dim() != 2 || !self.batch_shape.is_empty() {
-            let diff = value.f_sub(&self.loc)?;
-            let m = batch_mahalanobis(l, &diff)?;
-            return Ok((
-                self.log_prob_from_mahalanobis(&m)?,
-                self.score_loc_of_valid(value)?,
-            ));
-        }
         let diff = value.f_sub(&self.loc)?;
-        let shape = diff.size();
         let (m, solved) = batch_mahalanobis_and_solve(l, &diff)?;
-        // No batch: `solved` is (1, d, N), L⁻¹ of the (d, N) right-hand sides score_loc forms.
-        let w =
+        let score = if l.dim() == 2 && self.batch_shape.is_empty() {
+            // No batch: `solved` is (1, d, N), L⁻¹ of the (d, N) right-hand sides
+            // `score_of_diff` forms.
             l.f_mt()?
-                .f_linalg_solve_triangular(&solved.f_squeeze_dim(0)?, true, true, false)?;
-        let score = w.f_permute([1, 0])?.f_reshape(&shape)?;
+                .f_linalg_solve_triangular(&solved.f_squeeze_dim(0)?, true, true, false)?
+                .f_permute([1, 0])?
+                .f_reshape(diff.size())?
+        } else {
+            self.score_of_diff(&diff)?
+        };
         Ok((self.log_prob_from_mahalanobis(&m)?, score))
     }
 
+    /// `log |L| = Σ log diag(L)` over the unbroadcasted factor (PyTorch's `half_log_det`).
     fn half_log_det(&self) -> Result<Tensor> {
         Ok(self
             .unbroadcasted_scale_tril
@@ -584,13 +580,11 @@ impl MultivariateNormal {
         if self.validate_args {
             validate_sample(self, value)?;
         }
-        self.score_loc_of_valid(value)
+        self.score_of_diff(&value.f_sub(&self.loc)?)
     }
 
-    /// [`MultivariateNormal::score_loc`] without the sample check: for values known to be in the
-    /// support (this distribution's own samples).
-    pub(crate) fn score_loc_of_valid(&self, value: &Tensor) -> Result<Tensor> {
-        let diff = value.f_sub(&self.loc)?;
+    /// [`MultivariateNormal::score_loc`]'s arithmetic on `diff = value − loc`, unchecked.
+    fn score_of_diff(&self, diff: &Tensor) -> Result<Tensor> {
         let shape = diff.size();
         let batch_dims = self.batch_shape.len();
         let sample_dims = shape.len() - batch_dims - 1;

@@ -4,7 +4,7 @@ mod common;
 
 use std::process::{Command, Output};
 
-use common::{json_nested, random_spd, run_python, run_python_stdin, Rng};
+use common::{json_nested, mvn_jacobian_in_python, random_spd, run_python, Rng};
 use serde_json::{json, Value};
 
 const ANSWER: &str = include_str!("fixtures/question_answer.out");
@@ -133,14 +133,8 @@ fn text_and_json_output_match_python_on_random_cases() {
             method.into(),
         ]);
     }
-    let reply: Value = serde_json::from_str(&run_python_stdin(
-        "tests/pyref/mvn_jacobian.py",
-        &[],
-        &Value::Array(cases).to_string(),
-    ))
-    .expect("JSON");
-    let python = reply["results"].as_array().expect("results");
-    for (args, expected) in argv.iter().zip(python) {
+    let python = mvn_jacobian_in_python(cases);
+    for (args, expected) in argv.iter().zip(&python) {
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
         let text = tchdist(&args);
         assert_eq!(

@@ -5,8 +5,8 @@
 mod common;
 
 use common::{
-    check_bitwise_eq, json_bits, json_nested, json_shape, random_scale_tril, random_spd,
-    run_python_stdin, Rng,
+    check_bitwise_eq, json_bits, json_nested, json_shape, mvn_jacobian_in_python,
+    random_scale_tril, random_spd, Rng,
 };
 use serde_json::{json, Value};
 use tch::{Kind, Tensor};
@@ -159,13 +159,9 @@ fn run_rust_chunked(
 }
 
 fn compare_with_python(cases: &[Case]) {
-    let input = Value::Array(cases.iter().map(Case::to_json).collect()).to_string();
-    let output = run_python_stdin("tests/pyref/mvn_jacobian.py", &[], &input);
-    let reply: Value = serde_json::from_str(&output).expect("Python printed JSON");
-    let results = reply["results"].as_array().expect("a list of results");
-    assert_eq!(results.len(), cases.len());
+    let results = mvn_jacobian_in_python(cases.iter().map(Case::to_json).collect());
     let mut failures = Vec::new();
-    for (case, expected) in cases.iter().zip(results) {
+    for (case, expected) in cases.iter().zip(&results) {
         let run = match run_rust(case) {
             Ok(run) => run,
             Err(e) => {

@@ -39,6 +39,21 @@ pub fn run_python(script: &str, args: &[&str]) -> String {
     run_python_stdin(script, args, "")
 }
 
+/// Runs the PyTorch twin `tests/pyref/mvn_jacobian.py` on all `cases` in one process and
+/// returns its results, one per case, in order.
+pub fn mvn_jacobian_in_python(cases: Vec<serde_json::Value>) -> Vec<serde_json::Value> {
+    let count = cases.len();
+    let input = serde_json::Value::Array(cases).to_string();
+    let output = run_python_stdin("tests/pyref/mvn_jacobian.py", &[], &input);
+    let mut reply: serde_json::Value = serde_json::from_str(&output).expect("Python printed JSON");
+    let results = match reply["results"].take() {
+        serde_json::Value::Array(results) => results,
+        other => panic!("expected a list of results, got {other}"),
+    };
+    assert_eq!(results.len(), count, "one result per case");
+    results
+}
+
 /// Runs `python script args...` with `stdin` as standard input and returns its stdout;
 /// a failing script fails the test with its stderr.
 pub fn run_python_stdin(script: &str, args: &[&str], stdin: &str) -> String {

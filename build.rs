@@ -1,10 +1,19 @@
-//! Compiles the C++ shim (`src/shim/shim.cpp`) against the libtorch that torch-sys found,
-//! and embeds that libtorch's directory as an rpath so the binaries run with no environment set.
+//! Compiles the C++ shim (`src/shim/*.cpp`) against the libtorch that torch-sys found, embeds
+//! that libtorch's directory as an rpath in this package's own binaries (tests, examples,
+//! benches), and reports it to dependent crates as `DEP_TCHDIST_LIBTORCH_LIB` (this package
+//! declares `links = "tchdist"`), so their build.rs can do the same.
+//!
+//! Everything it reads is in the package: `src/shim` and `Cargo.toml`.
 
 use std::path::PathBuf;
 
 fn main() {
     println!("cargo:rerun-if-changed=src/shim");
+    println!("cargo:rerun-if-changed=Cargo.toml");
+    println!(
+        "cargo:rustc-env=TCHDIST_TCH_REQUIREMENT={}",
+        dependency_requirement("tch")
+    );
     // torch-sys declares `links = "tch"` and prints `cargo:libtorch_lib=<dir>`, which cargo
     // hands to direct dependents as DEP_TCH_LIBTORCH_LIB.
     let lib_dir = match std::env::var("DEP_TCH_LIBTORCH_LIB") {
@@ -15,12 +24,10 @@ fn main() {
         }
     };
     println!("cargo:rustc-link-arg=-Wl,-rpath,{}", lib_dir.display());
+    // Dependents read this as DEP_TCHDIST_LIBTORCH_LIB.
+    println!("cargo:libtorch_lib={}", lib_dir.display());
     // Where `device::load_cuda` finds libtorch_cuda at run time.
     println!("cargo:rustc-env=TCHDIST_LIBTORCH_LIB={}", lib_dir.display());
-    println!(
-        "cargo:rustc-env=TCHDIST_TCH_VERSION={}",
-        locked_version("tch")
-    );
     // libtorch's layout: <root>/lib and <root>/include (true for the PyPI wheel and the zip).
     let root = lib_dir
         .parent()
@@ -55,15 +62,19 @@ fn shim_sources() -> Vec<PathBuf> {
     files
 }
 
-/// The version of `package` that Cargo.lock pins (for `tchdist --version`).
-fn locked_version(package: &str) -> String {
-    println!("cargo:rerun-if-changed=Cargo.lock");
-    let lock = std::fs::read_to_string("Cargo.lock").unwrap_or_default();
-    let needle = format!("name = \"{package}\"\nversion = \"");
-    lock.find(&needle)
-        .and_then(|at| {
-            let rest = &lock[at + needle.len()..];
-            rest.find('"').map(|end| rest[..end].to_string())
+/// The version requirement on `package` in this package's own Cargo.toml (`tch = "0.26"`):
+/// a published crate has its manifest but no Cargo.lock.
+fn dependency_requirement(package: &str) -> String {
+    let manifest = std::fs::read_to_string("Cargo.toml").unwrap_or_default();
+    let prefix = format!("{package} = ");
+    manifest
+        .lines()
+        .filter_map(|line| line.trim().strip_prefix(&prefix))
+        .find_map(|rest| {
+            // `"0.26"` or `{ version = "0.26", ... }`.
+            let rest = rest.split("version = ").nth(1).unwrap_or(rest);
+            rest.trim_start_matches(['{', ' ']).split('"').nth(1)
         })
-        .unwrap_or_else(|| "unknown".to_string())
+        .unwrap_or("unknown")
+        .to_string()
 }

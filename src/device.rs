@@ -84,13 +84,14 @@ fn load_cuda() -> Result<()> {
 pub struct Versions {
     /// This crate's version.
     pub tchdist: &'static str,
-    /// The tch crate's version (from Cargo.lock at build time).
+    /// The tch version this crate requires (`0.26`: every 0.26.x binds libtorch 2.13.0), from
+    /// its Cargo.toml; the exact resolved version is in the user's Cargo.lock.
     pub tch: &'static str,
     /// libtorch's `TORCH_VERSION`, e.g. `2.13.0`.
     pub libtorch: String,
 }
 
-/// The versions `tchdist --version` prints.
+/// The versions of this build: tchdist, the tch requirement, and libtorch's own version.
 ///
 /// ```
 /// let v = tchdist::device::versions();
@@ -99,7 +100,7 @@ pub struct Versions {
 pub fn versions() -> Versions {
     Versions {
         tchdist: env!("CARGO_PKG_VERSION"),
-        tch: option_env!("TCHDIST_TCH_VERSION").unwrap_or("unknown"),
+        tch: env!("TCHDIST_TCH_REQUIREMENT"),
         libtorch: shim::torch_version(),
     }
 }

@@ -6,8 +6,10 @@
 
 use tch::TchError;
 
-/// Everything that can go wrong in tchdist.
+/// Everything that can go wrong in tchdist. New variants may come (match with a `_` arm);
+/// [`Error::python_exception`] says which Python exception each stands for.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum Error {
     /// A distribution parameter failed its constraint check (PyTorch's `ValueError` from
     /// `Distribution.__init__` when `validate_args` is on).
@@ -63,10 +65,74 @@ pub enum Error {
 /// `Result` with tchdist's [`Error`].
 pub type Result<T> = std::result::Result<T, Error>;
 
+/// The Python exception PyTorch raises where tchdist returns an [`Error`]: what a program
+/// that cross-checks tchdist against Python compares (`type(e).__name__`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum PythonException {
+    /// `ValueError`: a parameter or value outside its constraint, a bad argument.
+    ValueError,
+    /// `RuntimeError`: libtorch's `c10::Error` and the checks PyTorch raises it for.
+    RuntimeError,
+    /// `NotImplementedError`: e.g. a KL pair PyTorch has not registered.
+    NotImplementedError,
+    /// `torch.linalg.LinAlgError` (a subclass of `RuntimeError`): a factorization or solve
+    /// that failed on the values (not positive-definite, singular, no convergence).
+    LinAlgError,
+}
+
+impl PythonException {
+    /// The class's name as Python prints it (`type(e).__name__`), e.g. `"LinAlgError"`.
+    pub fn name(self) -> &'static str {
+        match self {
+            PythonException::ValueError => "ValueError",
+            PythonException::RuntimeError => "RuntimeError",
+            PythonException::NotImplementedError => "NotImplementedError",
+            PythonException::LinAlgError => "LinAlgError",
+        }
+    }
+}
+
+/// The endings of the messages libtorch raises as `LinAlgError` (`_linalg_check_errors` in
+/// aten/src/ATen/native/BatchLinearAlgebra.cpp, `TORCH_CHECK_LINALG`): tch hands over only the
+/// text, so the class is read from it.
+const LINALG_ERROR_MARKS: [&str; 4] = [
+    "could not be completed because the input",
+    "The algorithm failed to converge because the input matrix",
+    "The solver failed because the input matrix is singular",
+    "is zero, singular U.",
+];
+
 impl Error {
     /// Wraps a message that came out of libtorch, dropping its C++ backtrace.
     pub(crate) fn from_torch_message(message: &str) -> Self {
         Error::Runtime(clean_torch_message(message))
+    }
+
+    /// Which Python exception PyTorch raises for the same failure.
+    ///
+    /// ```
+    /// # fn main() -> tchdist::Result<()> {
+    /// use tch::{Kind, Tensor};
+    /// use tchdist::distributions::MultivariateNormal;
+    /// use tchdist::PythonException;
+    /// let loc = Tensor::zeros([2], (Kind::Double, tch::Device::Cpu));
+    /// let cov = Tensor::from_slice(&[1.0f64, 2.0, 2.0, 1.0]).reshape([2, 2]);
+    /// let err = MultivariateNormal::from_covariance(&loc, &cov).unwrap_err();
+    /// assert_eq!(err.python_exception(), PythonException::ValueError);
+    /// assert_eq!(err.python_exception().name(), "ValueError");
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn python_exception(&self) -> PythonException {
+        match self {
+            Error::Constraint { .. } | Error::Support { .. } | Error::Value(_) => {
+                PythonException::ValueError
+            }
+            Error::NotImplemented(_) => PythonException::NotImplementedError,
+            Error::Runtime(text) | Error::Shim(text) => runtime_or_linalg(text),
+            Error::Torch(err) => runtime_or_linalg(&err.to_string()),
+        }
     }
 
     /// The first line of the message: what a command-line tool prints as its one error line.
@@ -77,6 +143,14 @@ impl Error {
             .unwrap_or_default()
             .trim_end()
             .to_string()
+    }
+}
+
+fn runtime_or_linalg(text: &str) -> PythonException {
+    if LINALG_ERROR_MARKS.iter().any(|mark| text.contains(mark)) {
+        PythonException::LinAlgError
+    } else {
+        PythonException::RuntimeError
     }
 }
 
@@ -125,6 +199,40 @@ fn python_type_names(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn linalg_failures_are_linalg_errors_and_other_torch_failures_runtime_errors() {
+        let not_pd = "linalg.cholesky: The factorization could not be completed because the \
+                      input is not positive-definite (the leading minor of order 2 is not \
+                      positive-definite).";
+        assert_eq!(
+            Error::Runtime(not_pd.into()).python_exception(),
+            PythonException::LinAlgError
+        );
+        assert_eq!(
+            Error::Torch(TchError::Torch(not_pd.into())).python_exception(),
+            PythonException::LinAlgError
+        );
+        assert_eq!(
+            Error::Runtime(
+                "torch.linalg.solve: The solver failed because the input matrix is singular."
+                    .into()
+            )
+            .python_exception(),
+            PythonException::LinAlgError
+        );
+        assert_eq!(
+            Error::Torch(TchError::Torch(
+                "shape '[3]' is invalid for input of size 4".into()
+            ))
+            .python_exception(),
+            PythonException::RuntimeError
+        );
+        assert_eq!(
+            Error::NotImplemented("x".into()).python_exception().name(),
+            "NotImplementedError"
+        );
+    }
 
     #[test]
     fn libtorch_type_names_read_as_python_prints_them() {

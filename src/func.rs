@@ -373,7 +373,7 @@ where
 /// scalar ("grad_and_value(f)(*args): Expected f(*args) to return a scalar Tensor, got tensor
 /// with 2 dims. Maybe you wanted to use the vjp or jacrev APIs instead?"); whatever `func` or
 /// the backward pass returns.
-pub fn grad<F>(func: F, inputs: &[&Tensor], argnums: &[usize]) -> Result<Vec<Tensor>>
+pub fn grad<F>(func: F, inputs: &[&Tensor], argnums: &[i64]) -> Result<Vec<Tensor>>
 where
     F: FnOnce(&[Tensor]) -> Result<Tensor>,
 {
@@ -402,7 +402,7 @@ where
 pub fn grad_and_value<F>(
     func: F,
     inputs: &[&Tensor],
-    argnums: &[usize],
+    argnums: &[i64],
 ) -> Result<(Vec<Tensor>, Tensor)>
 where
     F: FnOnce(&[Tensor]) -> Result<Tensor>,
@@ -460,7 +460,7 @@ where
 /// PyTorch's texts for complex inputs or outputs, bad `argnums` (as [`grad`]), no outputs
 /// ("vjp(f, *primals): Expected f to be a function that has non-empty output (got output =
 /// [])") and outputs that are not floating point; whatever `func` or the backward pass returns.
-pub fn jacrev<F>(func: F, inputs: &[&Tensor], argnums: &[usize]) -> Result<Vec<Tensor>>
+pub fn jacrev<F>(func: F, inputs: &[&Tensor], argnums: &[i64]) -> Result<Vec<Tensor>>
 where
     F: FnOnce(&[Tensor]) -> Result<Vec<Tensor>>,
 {
@@ -494,7 +494,7 @@ where
 pub fn jacrev_chunked<F>(
     func: F,
     inputs: &[&Tensor],
-    argnums: &[usize],
+    argnums: &[i64],
     chunk_size: Option<i64>,
 ) -> Result<Vec<Tensor>>
 where
@@ -613,15 +613,15 @@ where
 pub fn jacfwd<F>(
     func: F,
     inputs: &[&Tensor],
-    argnums: &[usize],
+    argnums: &[i64],
     randomness: Randomness,
 ) -> Result<Vec<Tensor>>
 where
     F: FnOnce(&[Tensor]) -> Result<Vec<Tensor>>,
 {
     error_if_complex("jacfwd", inputs.iter().copied(), true)?;
-    let argnums = slice_argnums(argnums, inputs.len())?;
-    let flat_primals: Vec<&Tensor> = argnums.iter().map(|&i| inputs[i]).collect();
+    let wrapped = slice_argnums(argnums, inputs.len())?;
+    let flat_primals: Vec<&Tensor> = wrapped.iter().map(|&i| inputs[i]).collect();
     let flat_primals_numels: Vec<i64> = flat_primals.iter().map(|p| p.numel() as i64).collect();
     let basis = chunked_standard_basis(&flat_primals, &flat_primals_numels, None)?
         .pop()
@@ -634,7 +634,7 @@ where
             let func = func
                 .take()
                 .ok_or_else(|| Error::Runtime("jacfwd: the function was already called".into()))?;
-            let (primals_out, tangents_out) = jvp_with_argnums(func, inputs, tangents, &argnums)?;
+            let (primals_out, tangents_out) = jvp_with_argnums(func, inputs, tangents, argnums)?;
             error_if_complex("jacfwd", primals_out.iter(), false)?;
             Ok(tangents_out)
         },
@@ -691,7 +691,7 @@ impl VjpFn {
 fn vjp_with_argnums<F>(
     func: F,
     primals: &[&Tensor],
-    argnums: &[usize],
+    argnums: &[i64],
 ) -> Result<(Vec<Tensor>, VjpFn)>
 where
     F: FnOnce(&[Tensor]) -> Result<Vec<Tensor>>,
@@ -738,7 +738,7 @@ fn jvp_with_argnums<F>(
     func: F,
     primals: &[&Tensor],
     tangents: &[Tensor],
-    argnums: &[usize],
+    argnums: &[i64],
 ) -> Result<(Vec<Tensor>, Vec<Tensor>)>
 where
     F: FnOnce(&[Tensor]) -> Result<Vec<Tensor>>,
@@ -939,27 +939,35 @@ fn autograd_grad_or_zeros(
 }
 
 /// `_slice_argnums(args, argnums)`'s checks: every entry in range, then non-empty and unique.
-fn slice_argnums(argnums: &[usize], num_args: usize) -> Result<Vec<usize>> {
-    for &argnum in argnums {
-        if argnum >= num_args {
-            return Err(Error::Runtime(format!(
-                "Got argnum={argnum}, but only {num_args} positional inputs"
-            )));
-        }
-    }
-    if argnums.is_empty() {
+fn slice_argnums(argnums: &[i64], num_args: usize) -> Result<Vec<usize>> {
+    // `_validate_and_wrap_argnum`: Python's negative indexes count from the end.
+    let wrapped = argnums
+        .iter()
+        .map(|&argnum| {
+            let n = num_args as i64;
+            match argnum {
+                a if (0..n).contains(&a) => Ok(a as usize),
+                a if (-n..0).contains(&a) => Ok((a + n) as usize),
+                a => Err(Error::Runtime(format!(
+                    "Got argnum={a}, but only {num_args} positional inputs"
+                ))),
+            }
+        })
+        .collect::<Result<Vec<usize>>>()?;
+    // `_check_unique_non_empty`, on the wrapped indexes.
+    if wrapped.is_empty() {
         return Err(Error::Runtime("argnums must be non-empty".into()));
     }
-    let mut seen = argnums.to_vec();
+    let mut seen = wrapped.clone();
     seen.sort_unstable();
     seen.dedup();
-    if seen.len() != argnums.len() {
+    if seen.len() != wrapped.len() {
         return Err(Error::Runtime(format!(
             "argnums elements must be unique, got {}",
-            py_tuple(argnums.iter().map(usize::to_string))
+            py_tuple(wrapped.iter().map(usize::to_string))
         )));
     }
-    Ok(argnums.to_vec())
+    Ok(wrapped)
 }
 
 /// `error_if_complex(func_name, args, is_input)`.

@@ -39,5 +39,13 @@ pub mod question;
 mod shim;
 pub mod testing;
 
-pub use error::{Error, Result};
+pub use error::{Error, PythonException, Result};
+
+/// What a closure over one tensor returns ([`autograd::functional::jacobian`], the closed
+/// forms): spelled once, so a closure that uses `?` can name its return type,
+/// `|x: &Tensor| -> TensorResult { ... }`.
+pub type TensorResult = Result<tch::Tensor>;
+
+/// What a closure over several tensors returns ([`func::jacrev`], [`func::vmap`], ...).
+pub type TensorsResult = Result<Vec<tch::Tensor>>;
 pub use tch;

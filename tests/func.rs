@@ -141,8 +141,9 @@ fn mvn_cases(rng: &mut Rng) -> Vec<Value> {
 }
 
 fn two_output_cases(rng: &mut Rng) -> Vec<Value> {
-    let argnums: [&[usize]; 4] = [&[0, 1], &[1, 0], &[0], &[1]];
-    (0..8)
+    // Python's negative argnums count from the end (`_validate_and_wrap_argnum`).
+    let argnums: [&[i64]; 6] = [&[0, 1], &[1, 0], &[0], &[1], &[-1], &[0, -1]];
+    (0..12)
         .map(|i| {
             let x_shape: Vec<i64> = if i % 3 == 2 {
                 vec![rng.int(1, 3), rng.int(1, 3)]
@@ -159,8 +160,8 @@ fn two_output_cases(rng: &mut Rng) -> Vec<Value> {
                 "group": "two_output_jacobian",
                 "kind": "two_output_jacobian",
                 "dtype": dtype_name(if i % 2 == 0 { Kind::Double } else { Kind::Float }),
-                "method": if i < 4 { "jacrev" } else { "jacfwd" },
-                "argnums": argnums[i % 4],
+                "method": if i < 6 { "jacrev" } else { "jacfwd" },
+                "argnums": argnums[i % 6],
                 "x": random_tensor_json(rng, &x_shape, -2.0, 2.0),
                 "y": random_tensor_json(rng, &y_shape, -1.0, 1.0),
             })
@@ -244,7 +245,7 @@ fn randomness_cases(rng: &mut Rng) -> Vec<Value> {
     cases
 }
 
-const ERRORS: [&str; 15] = [
+const ERRORS: [&str; 17] = [
     "vmap_sizes",
     "grad_not_scalar",
     "vmap_in_dim_range",
@@ -255,6 +256,8 @@ const ERRORS: [&str; 15] = [
     "vmap_item",
     "grad_argnum_range",
     "grad_argnums_repeated",
+    "grad_negative_argnum_range",
+    "grad_argnums_repeated_after_wrapping",
     "grad_integer_input",
     "jacrev_integer_output",
     "jacrev_no_output",
@@ -370,12 +373,12 @@ fn vmap_body(a: &[Tensor]) -> Result<Vec<Tensor>> {
     ])
 }
 
-fn argnums_of(case: &Value) -> Vec<usize> {
+fn argnums_of(case: &Value) -> Vec<i64> {
     case["argnums"]
         .as_array()
         .expect("argnums")
         .iter()
-        .map(|v| v.as_u64().expect("an argnum") as usize)
+        .map(|v| v.as_i64().expect("an argnum"))
         .collect()
 }
 
@@ -665,6 +668,12 @@ fn run_error(which: &str) -> Result<Vec<Tensor>> {
             |a| Ok(a[0].f_sum(None)?),
             &[&ones(&[3]), &ones(&[3])],
             &[0, 0],
+        ),
+        "grad_negative_argnum_range" => grad(|a| Ok(a[0].f_sum(None)?), &[&ones(&[3])], &[-2]),
+        "grad_argnums_repeated_after_wrapping" => grad(
+            |a| Ok(a[0].f_sum(None)?),
+            &[&ones(&[3]), &ones(&[3])],
+            &[1, -1],
         ),
         "grad_integer_input" => grad(
             |a| Ok(a[0].f_sum(None)?),

@@ -23,6 +23,7 @@ use crate::error::{Error, Result};
 /// # }
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Constraint {
     /// `constraints.real`: not NaN (infinities pass).
     Real,
@@ -42,6 +43,24 @@ pub enum Constraint {
 }
 
 impl Constraint {
+    /// `Constraint.is_discrete`: whether the constrained space is discrete (every constraint
+    /// tchdist has so far is continuous).
+    ///
+    /// ```
+    /// use tchdist::distributions::Constraint;
+    /// assert!(!Constraint::Independent(Box::new(Constraint::Positive), 1).is_discrete());
+    /// ```
+    pub fn is_discrete(&self) -> bool {
+        match self {
+            Constraint::Independent(base, _) => base.is_discrete(),
+            Constraint::Real
+            | Constraint::RealVector
+            | Constraint::Positive
+            | Constraint::PositiveDefinite
+            | Constraint::LowerCholesky => false,
+        }
+    }
+
     /// `Constraint.check(value)`: a boolean tensor over the dimensions left of the event.
     ///
     /// # Errors

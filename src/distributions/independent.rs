@@ -32,7 +32,7 @@ use crate::error::{Error, Result};
 /// # Ok(())
 /// # }
 /// ```
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct Independent {
     base_dist: Box<AnyDistribution>,
     reinterpreted_batch_ndims: usize,

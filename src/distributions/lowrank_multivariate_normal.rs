@@ -8,7 +8,7 @@ use tch::{Kind, Tensor};
 use super::constraints::Constraint;
 use super::distribution::{repr_params, validate_param, validate_sample};
 use super::multivariate_normal::{batch_mahalanobis, batch_mv};
-use super::utils::{lazy, standard_normal};
+use super::utils::{clone_cell, lazy, standard_normal};
 use super::{torch_size, Distribution};
 use crate::error::{Error, Result};
 
@@ -109,6 +109,28 @@ pub struct LowRankMultivariateNormal {
     scale_tril: OnceCell<Tensor>,
     covariance_matrix: OnceCell<Tensor>,
     precision_matrix: OnceCell<Tensor>,
+}
+
+/// A clone shares its tensors (`Tensor::shallow_clone`) and keeps the lazy properties already
+/// computed, as reusing one distribution object does in Python.
+impl Clone for LowRankMultivariateNormal {
+    fn clone(&self) -> Self {
+        LowRankMultivariateNormal {
+            loc: self.loc.shallow_clone(),
+            cov_factor: self.cov_factor.shallow_clone(),
+            cov_diag: self.cov_diag.shallow_clone(),
+            unbroadcasted_cov_factor: self.unbroadcasted_cov_factor.shallow_clone(),
+            unbroadcasted_cov_diag: self.unbroadcasted_cov_diag.shallow_clone(),
+            capacitance_tril: self.capacitance_tril.shallow_clone(),
+            batch_shape: self.batch_shape.clone(),
+            event_shape: self.event_shape.clone(),
+            validate_args: self.validate_args,
+            variance: clone_cell(&self.variance),
+            scale_tril: clone_cell(&self.scale_tril),
+            covariance_matrix: clone_cell(&self.covariance_matrix),
+            precision_matrix: clone_cell(&self.precision_matrix),
+        }
+    }
 }
 
 impl LowRankMultivariateNormal {

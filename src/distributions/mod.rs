@@ -43,7 +43,7 @@ use crate::error::{Error, Result};
 /// # Ok(())
 /// # }
 /// ```
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub enum AnyDistribution {
     /// A [`Normal`].
     Normal(Normal),

@@ -7,7 +7,7 @@ use tch::{Kind, Tensor};
 
 use super::constraints::Constraint;
 use super::distribution::{repr_params, validate_param, validate_sample};
-use super::utils::{expand_cell, lazy, standard_normal};
+use super::utils::{clone_cell, expand_cell, lazy, standard_normal};
 use super::{broadcast_shapes, shape_tuple, torch_size, Distribution};
 use crate::error::{Error, Result};
 
@@ -32,6 +32,17 @@ pub enum MvnParam {
     PrecisionMatrix(Tensor),
     /// A lower-triangular L with positive diagonal, Σ = L Lᵀ.
     ScaleTril(Tensor),
+}
+
+/// A clone shares the matrix (`Tensor::shallow_clone`).
+impl Clone for MvnParam {
+    fn clone(&self) -> Self {
+        match self {
+            MvnParam::CovarianceMatrix(t) => MvnParam::CovarianceMatrix(t.shallow_clone()),
+            MvnParam::PrecisionMatrix(t) => MvnParam::PrecisionMatrix(t.shallow_clone()),
+            MvnParam::ScaleTril(t) => MvnParam::ScaleTril(t.shallow_clone()),
+        }
+    }
 }
 
 impl MvnParam {
@@ -114,6 +125,24 @@ pub struct MultivariateNormal {
     scale_tril: OnceCell<Tensor>,
     covariance_matrix: OnceCell<Tensor>,
     precision_matrix: OnceCell<Tensor>,
+}
+
+/// A clone shares its tensors (`Tensor::shallow_clone`) and keeps the lazy matrices already
+/// computed, as reusing one distribution object does in Python.
+impl Clone for MultivariateNormal {
+    fn clone(&self) -> Self {
+        MultivariateNormal {
+            loc: self.loc.shallow_clone(),
+            given: self.given.clone(),
+            unbroadcasted_scale_tril: self.unbroadcasted_scale_tril.shallow_clone(),
+            batch_shape: self.batch_shape.clone(),
+            event_shape: self.event_shape.clone(),
+            validate_args: self.validate_args,
+            scale_tril: clone_cell(&self.scale_tril),
+            covariance_matrix: clone_cell(&self.covariance_matrix),
+            precision_matrix: clone_cell(&self.precision_matrix),
+        }
+    }
 }
 
 impl MultivariateNormal {

@@ -43,6 +43,19 @@ pub struct Normal {
     validate_args: bool,
 }
 
+/// A clone shares its parameter tensors (`Tensor::shallow_clone`), as reusing one
+/// distribution object does in Python.
+impl Clone for Normal {
+    fn clone(&self) -> Self {
+        Normal {
+            loc: self.loc.shallow_clone(),
+            scale: self.scale.shallow_clone(),
+            batch_shape: self.batch_shape.clone(),
+            validate_args: self.validate_args,
+        }
+    }
+}
+
 impl Normal {
     /// `Normal(loc, scale)` with argument validation on.
     ///

@@ -40,6 +40,16 @@ pub(crate) fn lazy(cell: &OnceCell<Tensor>, f: impl FnOnce() -> Result<Tensor>) 
     Ok(cell.get_or_init(|| value))
 }
 
+/// A copy of a lazy property's cell that shares the tensor (`Tensor::shallow_clone`), for the
+/// distributions' `Clone`: a clone keeps what was already computed, as `copy.copy` would.
+pub(crate) fn clone_cell(cell: &OnceCell<Tensor>) -> OnceCell<Tensor> {
+    let out = OnceCell::new();
+    if let Some(t) = cell.get() {
+        let _ = out.set(t.shallow_clone());
+    }
+    out
+}
+
 /// A `OnceCell` holding `f(value)` when `cell` holds a value: how `expand` carries a lazy
 /// property that was already computed (`if "name" in self.__dict__`).
 pub(crate) fn expand_cell(

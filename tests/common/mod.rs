@@ -5,6 +5,7 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
 
 use tch::{Kind, Tensor};
 
@@ -29,9 +30,38 @@ pub fn python() -> PathBuf {
     path
 }
 
-/// The crate root, where `tests/pyref/*.py` live.
+/// The workspace root, where `tests/pyref/*.py` live (the CLI's tests include this module
+/// from `cli/`).
 pub fn root() -> &'static Path {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
+    let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
+    if manifest.join("tests/pyref").is_dir() {
+        manifest
+    } else {
+        manifest.parent().expect("cli/ sits in the workspace root")
+    }
+}
+
+/// Runs `case` for the CI budget of `count` cases, or for `TCHDIST_FUZZ_SECONDS` seconds.
+pub fn fuzz(name: &str, count: usize, mut case: impl FnMut(&mut Rng, usize)) {
+    let budget = std::env::var("TCHDIST_FUZZ_SECONDS")
+        .ok()
+        .and_then(|s| s.parse::<u64>().ok());
+    let mut rng = Rng::new(0x5eed_0000 + name.len() as u64);
+    let start = Instant::now();
+    let mut i = 0;
+    loop {
+        match budget {
+            Some(secs) if start.elapsed() >= Duration::from_secs(secs) => break,
+            None if i >= count => break,
+            _ => {}
+        }
+        case(&mut rng, i);
+        i += 1;
+    }
+    println!(
+        "fuzz {name}: {i} cases in {:.1} s",
+        start.elapsed().as_secs_f64()
+    );
 }
 
 /// Runs `python script args...` from the crate root and returns its stdout.

@@ -123,6 +123,8 @@ def run_error(which):
         "vmap_item": lambda: vmap(lambda x: x.sum().item())(ones(2, 3)),
         "grad_argnum_range": lambda: grad(lambda x: x.sum(), argnums=3)(ones(3)),
         "grad_argnums_repeated": lambda: grad(lambda x, y: x.sum(), argnums=(0, 0))(ones(3), ones(3)),
+        "grad_negative_argnum_range": lambda: grad(lambda x: x.sum(), argnums=-2)(ones(3)),
+        "grad_argnums_repeated_after_wrapping": lambda: grad(lambda x, y: x.sum(), argnums=(1, -1))(ones(3), ones(3)),
         "grad_integer_input": lambda: grad(lambda x: x.sum())(ones(3, dtype=torch.long)),
         "jacrev_integer_output": lambda: jacrev(lambda x: x.long())(ones(3)),
         "jacrev_no_output": lambda: jacrev(lambda x: ())(ones(3)),

@@ -1,5 +1,6 @@
 //! The `tchdist` binary as a user runs it: exact stdout, exit codes, one-line errors.
 
+#[path = "../../tests/common/mod.rs"]
 mod common;
 
 use std::process::{Command, Output};
@@ -7,7 +8,7 @@ use std::process::{Command, Output};
 use common::{json_nested, mvn_jacobian_in_python, random_spd, run_python, Rng};
 use serde_json::{json, Value};
 
-const ANSWER: &str = include_str!("fixtures/question_answer.out");
+const ANSWER: &str = include_str!("../../tests/fixtures/question_answer.out");
 
 fn tchdist(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_tchdist"))

@@ -5,7 +5,7 @@
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
 use tch::{Device, Kind};
 use tchdist::distributions::{Distribution, MultivariateNormal, MvnParam};
-use tchdist::question::bench_case;
+use tchdist::mvn_jacobian::bench_case;
 
 fn multivariate_normal(c: &mut Criterion) {
     let mut group = c.benchmark_group("multivariate_normal");

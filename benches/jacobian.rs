@@ -6,7 +6,7 @@
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
 use tch::{Device, Kind};
 use tchdist::distributions::MvnParam;
-use tchdist::question::{bench_case, mvn_log_prob_jacobian, JacobianMethod};
+use tchdist::mvn_jacobian::{bench_case, mvn_log_prob_jacobian, JacobianMethod};
 
 fn methods(c: &mut Criterion) {
     let mut group = c.benchmark_group("jacobian");

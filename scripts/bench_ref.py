@@ -63,25 +63,17 @@ def import_torch():
     # leaves the children's TorchScript executor slow (3 s a call, measured): so it is not done.
 
 BIN = ROOT / "target" / "release" / "tchdist"
-METHODS = [
-    "analytic",
-    "forward",
-    "jacfwd",
-    "per-sample",
-    "jacrev",
-    "vectorized",
-    "batched",
-    "functional",
-    "loop",
-    "batched-loop",
-]
+# The method names come from the binary (the library's one list, JacobianMethod::ALL).
+METHODS = subprocess.run(
+    [str(BIN), "list-methods"], check=True, capture_output=True, text=True
+).stdout.split()
 # Methods whose cost grows with n² (one backward pass per output, or a basis of n rows per
 # output): at the largest n they are first timed at n/10 and skipped when the n² extrapolation
 # passes the per-cell limit.
 QUADRATIC = {"functional", "loop", "batched-loop", "vectorized", "batched", "jacrev"}
 SIZES = [(10, 2), (1000, 10), (10000, 50), (2000, 200)]
 DTYPES = {"f32": "float32", "f64": "float64"}
-BASIS_MEMORY_BUDGET = 512 << 20  # tchdist::question::BASIS_MEMORY_BUDGET
+BASIS_MEMORY_BUDGET = 512 << 20  # tchdist::mvn_jacobian::BASIS_MEMORY_BUDGET
 # Timed on samples drawn before the clock: the floor (Cholesky and two triangular solves) and
 # the closed form's Jacobian step (build the distribution, take the score of the samples).
 GIVEN_SAMPLES = ("floor", "analytic-step")
@@ -119,7 +111,7 @@ def cap_address_space():
 
 
 def chunk_rows(n, d, dtype):
-    """tchdist::question::basis_chunk_rows for an unbatched case: None when all n rows fit."""
+    """tchdist::mvn_jacobian::basis_chunk_rows for an unbatched case: None when all n rows fit."""
     elem = 4 if dtype == "f32" else 8
     row = max(1, n * (d + d) * elem * 2)
     fit = max(1, BASIS_MEMORY_BUDGET // row)
@@ -132,7 +124,7 @@ def chunk_rows(n, d, dtype):
 
 
 def bench_case(d, dtype, device="cpu"):
-    """tchdist::question::bench_case: loc = zeros(d), Σ = A Aᵀ / d + I, A = randn(d, d) after
+    """tchdist::mvn_jacobian::bench_case: loc = zeros(d), Σ = A Aᵀ / d + I, A = randn(d, d) after
     manual_seed(0), made on `device`."""
     torch.manual_seed(0)
     kw = {"dtype": getattr(torch, dtype), "device": device}

@@ -178,16 +178,21 @@ fn numel(shape: &[usize]) -> Option<usize> {
     shape.iter().try_fold(1usize, |acc, &d| acc.checked_mul(d))
 }
 
-/// `str(tuple(shape))` in Python: `()`, `(5,)`, `(2, 3)`.
-fn py_tuple(shape: &[usize]) -> String {
-    match shape {
-        [] => String::from("()"),
-        [d] => format!("({d},)"),
-        _ => {
-            let parts: Vec<String> = shape.iter().map(|d| d.to_string()).collect();
-            format!("({})", parts.join(", "))
-        }
+/// Python's `repr` of a tuple whose items print as `items`: `()`, `(5,)`, `(2, 3)`,
+/// `(None, 0)`. The one tuple repr of the crate (shapes in messages, argnums, in_dims, .npy
+/// headers).
+pub(crate) fn py_tuple<T: std::fmt::Display>(items: impl IntoIterator<Item = T>) -> String {
+    let items: Vec<String> = items.into_iter().map(|item| item.to_string()).collect();
+    match items.as_slice() {
+        [one] => format!("({one},)"),
+        _ => format!("({})", items.join(", ")),
     }
+}
+
+/// Python's repr of a `torch.Size`: `torch.Size([2, 3])`.
+pub(crate) fn torch_size(shape: &[i64]) -> String {
+    let dims: Vec<String> = shape.iter().map(i64::to_string).collect();
+    format!("torch.Size([{}])", dims.join(", "))
 }
 
 /// `_add_suffixes`: appends `, suffix` (or `,\n<indent>suffix` when the line
@@ -656,12 +661,7 @@ pub fn npy(tensor: &Tensor) -> Result<Vec<u8>> {
             )))
         }
     };
-    let shape = tensor.size();
-    let dims: Vec<String> = shape.iter().map(i64::to_string).collect();
-    let shape_text = match dims.len() {
-        1 => format!("({},)", dims[0]),
-        _ => format!("({})", dims.join(", ")),
-    };
+    let shape_text = py_tuple(tensor.size());
     let mut header =
         format!("{{'descr': '{descr}', 'fortran_order': False, 'shape': {shape_text}, }}");
     // Magic (6) + version (2) + length (2) + header + '\n' is a multiple of 64.

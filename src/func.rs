@@ -59,7 +59,7 @@ use tch::{Kind, Tensor};
 use crate::autograd::functional::{chunk_ranges, standard_basis_rows};
 use crate::autograd::{grad as autograd_grad, GradOptions};
 use crate::error::{Error, Result};
-use crate::format::dtype_name;
+use crate::format::{dtype_name, py_tuple};
 use crate::shim;
 
 /// How random operations behave inside [`vmap`]: the `randomness` argument of
@@ -73,6 +73,17 @@ pub enum Randomness {
     Different,
     /// `"same"`: every element of the batch sees the same random numbers.
     Same,
+}
+
+impl Randomness {
+    /// The shim's number for the mode: 0 error, 1 different, 2 same.
+    fn shim_code(self) -> std::os::raw::c_int {
+        match self {
+            Randomness::Error => 0,
+            Randomness::Different => 1,
+            Randomness::Same => 2,
+        }
+    }
 }
 
 /// The keyword arguments of `torch.func.vmap` besides `in_dims` and `out_dims`.
@@ -249,7 +260,7 @@ fn flat_vmap<F>(
 where
     F: FnMut(&[Tensor]) -> Result<Vec<Tensor>>,
 {
-    let layer = shim::VmapLevel::push(batch_size, randomness)?;
+    let layer = shim::VmapLevel::push(batch_size, randomness.shim_code())?;
     let level = layer.level();
     let batched = args
         .iter()
@@ -267,15 +278,6 @@ where
         .collect()
 }
 
-/// `get_chunk_sizes`: full chunks, then the remainder.
-fn get_chunk_sizes(total: i64, chunk_size: i64) -> Vec<i64> {
-    let mut sizes = vec![chunk_size; (total / chunk_size) as usize];
-    if total % chunk_size != 0 {
-        sizes.push(total % chunk_size);
-    }
-    sizes
-}
-
 /// `_get_chunked_inputs` + `_chunked_vmap`: vmap chunk by chunk (restoring the RNG state before
 /// each chunk under `randomness="same"`), then `torch.cat` along `out_dims`.
 fn chunked_vmap<F>(
@@ -290,12 +292,11 @@ fn chunked_vmap<F>(
 where
     F: FnMut(&[Tensor]) -> Result<Vec<Tensor>>,
 {
-    let split_idxs: Vec<i64> = get_chunk_sizes(batch_size, chunk_size)
-        .iter()
-        .scan(0i64, |acc, s| {
-            *acc += s;
-            Some(*acc)
-        })
+    // `get_chunk_sizes`, summed up: where each chunk ends (none for an empty batch).
+    let split_idxs: Vec<i64> = chunk_ranges(batch_size, Some(chunk_size))
+        .into_iter()
+        .filter(|&(_, len)| len > 0)
+        .map(|(start, len)| start + len)
         .collect();
     let per_arg = args
         .iter()
@@ -999,15 +1000,6 @@ fn assert_non_empty_tensor_output(output: &[Tensor], api: &str) -> Result<()> {
         )));
     }
     Ok(())
-}
-
-/// Python's `repr` of a tuple whose items print as `items`: `(0,)`, `(None, 0)`, `()`.
-fn py_tuple(items: impl Iterator<Item = String>) -> String {
-    let items: Vec<String> = items.collect();
-    match items.as_slice() {
-        [one] => format!("({one},)"),
-        _ => format!("({})", items.join(", ")),
-    }
 }
 
 /// `str(TreeSpec)` of a flat tuple of `n` leaves, as `torch.utils._pytree` prints it.

@@ -27,6 +27,8 @@
 //! # }
 //! ```
 #![deny(missing_docs)]
+// Unsafe code lives in the C++ shim's FFI module alone.
+#![deny(unsafe_code)]
 
 pub mod autograd;
 pub mod device;
@@ -35,7 +37,14 @@ mod error;
 pub mod format;
 pub mod func;
 pub mod memory;
-pub mod question;
+pub mod mvn_jacobian;
+
+/// The old name of [`mvn_jacobian`], kept for one release.
+#[deprecated(since = "0.1.0", note = "renamed to `tchdist::mvn_jacobian`")]
+pub mod question {
+    pub use crate::mvn_jacobian::*;
+}
+#[allow(unsafe_code)]
 mod shim;
 pub mod testing;
 

@@ -17,7 +17,7 @@ use tchdist::distributions::{
     AnyDistribution, Distribution, Independent, LowRankMultivariateNormal, MultivariateNormal,
     MvnParam, Normal,
 };
-use tchdist::question::{mvn_log_prob_jacobian, JacobianMethod};
+use tchdist::mvn_jacobian::{mvn_log_prob_jacobian, JacobianMethod};
 
 static GLOBAL_RNG: std::sync::Mutex<()> = std::sync::Mutex::new(());
 

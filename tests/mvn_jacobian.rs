@@ -11,7 +11,7 @@ use common::{
 use serde_json::{json, Value};
 use tch::{Kind, Tensor};
 use tchdist::distributions::MvnParam;
-use tchdist::question::{mvn_log_prob_jacobian, mvn_log_prob_jacobian_chunked, JacobianMethod};
+use tchdist::mvn_jacobian::{mvn_log_prob_jacobian, mvn_log_prob_jacobian_chunked, JacobianMethod};
 
 struct Case {
     seed: u64,
@@ -69,10 +69,12 @@ fn random_cases(
     max_samples: i64,
 ) -> Vec<Case> {
     let mut rng = Rng::new(seed);
+    let per_round = methods.map_or(1, <[JacobianMethod]>::len);
     (0..count)
         .map(|i| {
             let d = rng.int(1, 8) as usize;
-            let dtype = if i % 2 == 0 {
+            // Each method meets both dtypes, whatever the length of the method list.
+            let dtype = if (i + i / per_round) % 2 == 0 {
                 Kind::Float
             } else {
                 Kind::Double
@@ -124,7 +126,7 @@ fn random_cases(
 
 static GLOBAL_RNG: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
-fn run_rust(case: &Case) -> tchdist::Result<tchdist::question::MvnJacobian> {
+fn run_rust(case: &Case) -> tchdist::Result<tchdist::mvn_jacobian::MvnJacobian> {
     run_rust_chunked(case, None)
 }
 
@@ -133,7 +135,7 @@ fn run_rust(case: &Case) -> tchdist::Result<tchdist::question::MvnJacobian> {
 fn run_rust_chunked(
     case: &Case,
     chunk: Option<Option<i64>>,
-) -> tchdist::Result<tchdist::question::MvnJacobian> {
+) -> tchdist::Result<tchdist::mvn_jacobian::MvnJacobian> {
     let shape = |s: Vec<usize>| s.into_iter().map(|x| x as i64).collect::<Vec<i64>>();
     let loc = Tensor::from_slice(&case.loc)
         .reshape(shape(case.loc_shape()))
@@ -233,20 +235,24 @@ fn sample_counts_around_the_vectorised_normal_threshold_match_pytorch() {
 
 #[test]
 fn every_jacobian_method_matches_its_pytorch_twin_bit_for_bit_on_40_cases_each() {
-    let methods = [
-        JacobianMethod::Vectorized,
-        JacobianMethod::Batched,
-        JacobianMethod::BatchedLoop,
-        JacobianMethod::Forward,
-        JacobianMethod::Analytic,
-    ];
+    let methods = JacobianMethod::ALL;
     let cases = random_cases(40 * methods.len(), 4048, Some(&methods), 200);
     for m in methods {
         assert!(cases.iter().filter(|c| c.method == m).count() >= 40);
-        assert!(
-            cases.iter().any(|c| c.method == m && !c.batch.is_empty()),
-            "{m} lacks a batched case"
-        );
+        // The loop and per-sample gradients need one scalar per log-prob: unbatched, as in
+        // Python.
+        if !matches!(m, JacobianMethod::Loop | JacobianMethod::PerSample) {
+            assert!(
+                cases.iter().any(|c| c.method == m && !c.batch.is_empty()),
+                "{m} lacks a batched case"
+            );
+        }
+        for dtype in [Kind::Float, Kind::Double] {
+            assert!(
+                cases.iter().any(|c| c.method == m && c.dtype == dtype),
+                "{m} lacks {dtype:?}"
+            );
+        }
         for param in ["covariance", "precision", "scale_tril"] {
             assert!(
                 cases.iter().any(|c| c.method == m && c.param == param),

@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use anyhow::{bail, Result};
 use tchdist::distributions::MvnParam;
-use tchdist::question::{bench_case, mvn_log_prob_jacobian};
+use tchdist::mvn_jacobian::{bench_case, mvn_log_prob_jacobian, JacobianMethod};
 
 use super::case::Dtype;
 use super::jacobian::Method;
@@ -22,7 +22,7 @@ Example:
   tchdist bench --method analytic -n 10000 --dim 50 --dtype f64 --repeat 5")]
 pub struct Args {
     /// The Jacobian method to time
-    #[arg(long, value_enum, default_value_t = Method::Analytic)]
+    #[arg(long, value_enum, default_value_t = Method(JacobianMethod::Analytic))]
     pub method: Method,
     /// Number of samples
     #[arg(short = 'n', long, default_value_t = 1000, value_name = "N")]
@@ -71,7 +71,7 @@ pub fn run(args: &Args) -> Result<Vec<u8>> {
     }
     let method = args.method.library();
     let elem = if args.dtype == Dtype::F32 { 4 } else { 8 };
-    let need = tchdist::question::estimated_bytes(
+    let need = tchdist::mvn_jacobian::estimated_bytes(
         method,
         args.num_samples as u64,
         1,

@@ -5,7 +5,7 @@ use anyhow::{bail, Result};
 use clap::{ArgGroup, ValueEnum};
 use tch::{Kind, Tensor};
 use tchdist::distributions::MvnParam;
-use tchdist::question::{estimated_bytes, JacobianMethod};
+use tchdist::mvn_jacobian::{estimated_bytes, JacobianMethod};
 
 use super::input::Array;
 

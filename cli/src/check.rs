@@ -9,7 +9,7 @@ use std::time::Instant;
 use anyhow::{anyhow, bail, Context, Result};
 use serde_json::{json, Value};
 use tch::Tensor;
-use tchdist::question::mvn_log_prob_jacobian;
+use tchdist::mvn_jacobian::mvn_log_prob_jacobian;
 use tchdist::testing::compare;
 
 use super::case::CaseArgs;
@@ -32,7 +32,7 @@ pub struct Args {
     #[command(flatten)]
     pub case: CaseArgs,
     /// The Jacobian method, checked against its PyTorch twin
-    #[arg(long, value_enum, default_value_t = Method::Functional)]
+    #[arg(long, value_enum, default_value_t = Method::FUNCTIONAL)]
     pub method: Method,
     /// Python with torch 2.13.0 (default: $TCHDIST_PYTHON, else the venv scripts/setup makes)
     #[arg(long, value_name = "PATH")]

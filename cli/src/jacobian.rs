@@ -1,9 +1,10 @@
 //! `tchdist jacobian`: the Jacobian of MultivariateNormal log-probabilities w.r.t. the mean.
 
 use anyhow::Result;
+use clap::builder::PossibleValue;
 use clap::ValueEnum;
 use tchdist::format;
-use tchdist::question::{mvn_log_prob_jacobian, JacobianMethod, MvnJacobian};
+use tchdist::mvn_jacobian::{mvn_log_prob_jacobian, JacobianMethod, MvnJacobian};
 
 use super::case::CaseArgs;
 use super::output::{Format, OutputArgs};
@@ -23,52 +24,59 @@ pub struct Args {
     #[command(flatten)]
     pub case: CaseArgs,
     /// How the Jacobian is computed
-    #[arg(long, value_enum, default_value_t = Method::Functional)]
+    #[arg(long, value_enum, default_value_t = Method::FUNCTIONAL)]
     pub method: Method,
     #[command(flatten)]
     pub output: OutputArgs,
 }
 
-/// `--method`: each is a PyTorch program (see `tchdist::question::JacobianMethod`).
-#[derive(Clone, Copy, Debug, ValueEnum)]
-pub enum Method {
-    /// one torch.autograd.grad(..., retain_graph=True) per log-probability (the question)
-    Loop,
-    /// torch.autograd.functional.jacobian (the accepted answer)
-    Functional,
-    /// functional.jacobian(..., vectorize=True): one vmapped backward pass
-    Vectorized,
-    /// one autograd.grad with grad_outputs=eye(n) and is_grads_batched=True
-    Batched,
-    /// the same one-hot grad_outputs fed to autograd.grad row by row
-    BatchedLoop,
-    /// functional.jacobian(..., strategy="forward-mode", vectorize=True)
-    Forward,
-    /// torch.func.jacrev
-    Jacrev,
-    /// torch.func.jacfwd
-    Jacfwd,
-    /// torch.func.vmap(torch.func.grad(log_prob)): per-sample gradients
-    PerSample,
-    /// closed form Σ⁻¹(x − μ): two BLAS-3 triangular solves over all samples
-    Analytic,
-}
+/// `--method`: the library's [`JacobianMethod`], each a PyTorch program; names and help come
+/// from the library's one list (`JacobianMethod::ALL`, `name`, `about`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Method(pub JacobianMethod);
 
 impl Method {
+    pub const FUNCTIONAL: Method = Method(JacobianMethod::Functional);
+
     pub fn library(self) -> JacobianMethod {
-        match self {
-            Method::Loop => JacobianMethod::Loop,
-            Method::Functional => JacobianMethod::Functional,
-            Method::Vectorized => JacobianMethod::Vectorized,
-            Method::Batched => JacobianMethod::Batched,
-            Method::BatchedLoop => JacobianMethod::BatchedLoop,
-            Method::Forward => JacobianMethod::Forward,
-            Method::Jacrev => JacobianMethod::Jacrev,
-            Method::Jacfwd => JacobianMethod::Jacfwd,
-            Method::PerSample => JacobianMethod::PerSample,
-            Method::Analytic => JacobianMethod::Analytic,
-        }
+        self.0
     }
+}
+
+/// Every method, in the library's order.
+static METHODS: [Method; JacobianMethod::ALL.len()] = {
+    let mut out = [Method::FUNCTIONAL; JacobianMethod::ALL.len()];
+    let mut i = 0;
+    while i < out.len() {
+        out[i] = Method(JacobianMethod::ALL[i]);
+        i += 1;
+    }
+    out
+};
+
+impl ValueEnum for Method {
+    fn value_variants<'a>() -> &'a [Self] {
+        &METHODS
+    }
+
+    fn to_possible_value(&self) -> Option<PossibleValue> {
+        Some(PossibleValue::new(self.0.name()).help(self.0.about()))
+    }
+}
+
+impl std::fmt::Display for Method {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+/// `tchdist list-methods`: the names, in the library's order, one a line.
+pub fn list_methods() -> Vec<u8> {
+    METHODS
+        .iter()
+        .map(|m| format!("{}\n", m.0.name()))
+        .collect::<String>()
+        .into_bytes()
 }
 
 pub fn run(args: &Args) -> Result<Vec<u8>> {

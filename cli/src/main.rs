@@ -1,6 +1,8 @@
 //! The `tchdist` command (see `tchdist --help`). Each subcommand parses its flags into library
 //! types, calls the library, and prints through `tchdist::format`; no numerics happen here.
 
+#![deny(unsafe_code)]
+
 mod bench;
 mod case;
 mod check;
@@ -43,6 +45,9 @@ enum Command {
     LogProb(sample::LogProbArgs),
     /// Time one Jacobian method in-process on a generated case (one JSON line)
     Bench(bench::Args),
+    /// The Jacobian methods' names, one a line (for scripts and the Python twins)
+    #[command(hide = true)]
+    ListMethods,
 }
 
 /// `tchdist X.Y.Z (tch A.B.C, libtorch 2.13.0)`.
@@ -75,6 +80,7 @@ fn main() -> ExitCode {
         Command::Sample(args) => sample::run_sample(args).map(|out| (out, true)),
         Command::LogProb(args) => sample::run_log_prob(args).map(|out| (out, true)),
         Command::Bench(args) => bench::run(args).map(|out| (out, true)),
+        Command::ListMethods => Ok((jacobian::list_methods(), true)),
     };
     match result.and_then(|(out, ok)| write_stdout(&out).map(|()| ok)) {
         Ok(true) => ExitCode::SUCCESS,

@@ -4,7 +4,7 @@
 use anyhow::Result;
 use tchdist::distributions::{Distribution, MultivariateNormal};
 use tchdist::format;
-use tchdist::question::JacobianMethod;
+use tchdist::mvn_jacobian::JacobianMethod;
 
 use super::case::CaseArgs;
 use super::input::Array;

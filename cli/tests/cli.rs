@@ -253,6 +253,25 @@ fn infinite_loc_passes_the_real_constraint_as_in_pytorch() {
 }
 
 #[test]
+fn list_methods_prints_the_library_s_one_method_list_in_order() {
+    let out = tchdist(&["list-methods"]);
+    assert_eq!(out.status.code(), Some(0));
+    let names: Vec<&str> = tchdist::mvn_jacobian::JacobianMethod::ALL
+        .iter()
+        .map(|m| m.name())
+        .collect();
+    assert_eq!(stdout(&out), format!("{}\n", names.join("\n")));
+    // `--method` accepts exactly these names.
+    let help = stdout(&tchdist(&["jacobian", "--help"]));
+    for name in names {
+        assert!(
+            help.contains(&format!("- {name}:")),
+            "{name} missing in --help"
+        );
+    }
+}
+
+#[test]
 fn help_and_version_go_to_stdout_with_status_0() {
     let help = tchdist(&["jacobian", "--help"]);
     assert_eq!(help.status.code(), Some(0));
@@ -589,7 +608,7 @@ fn bench_step_times_the_closed_form_on_given_samples_with_a_small_first_run() {
 #[test]
 fn bench_case_is_the_same_covariance_python_builds() {
     let (_, cov) =
-        tchdist::question::bench_case(4, tch::Kind::Double, tch::Device::Cpu, 0).expect("case");
+        tchdist::mvn_jacobian::bench_case(4, tch::Kind::Double, tch::Device::Cpu, 0).expect("case");
     let script = "import torch\ntorch.manual_seed(0)\nA = torch.randn(4, 4, dtype=torch.float64)\n\
         S = A @ A.T / 4 + torch.eye(4, dtype=torch.float64)\nprint(S.flatten().tolist())";
     let python: Vec<f64> = serde_json::from_str(run_python("-c", &[script]).trim()).expect("list");

@@ -926,8 +926,8 @@ fn validate_v(v: &[Tensor], other: &[Tensor], is_other_tuple: bool) -> Result<()
             };
             return Err(Error::Runtime(format!(
                 "{prepend}v has invalid size: should be {} but got {}.",
-                crate::distributions::torch_size(&el_other.size()),
-                crate::distributions::torch_size(&el_v.size())
+                crate::format::torch_size(&el_other.size()),
+                crate::format::torch_size(&el_v.size())
             )));
         }
     }

@@ -3,8 +3,8 @@
 use tch::Tensor;
 
 use super::vmap::vmap;
-use crate::distributions::torch_size;
 use crate::error::{Error, Result};
+use crate::format::torch_size;
 use crate::shim;
 
 /// The keyword arguments of `torch.autograd.grad`, with PyTorch's defaults.

@@ -262,21 +262,11 @@ pub(crate) fn broadcast_shapes(shapes: &[&[i64]]) -> Result<Vec<i64>> {
     Ok(common)
 }
 
-/// Python's repr of a `torch.Size`: `torch.Size([2, 3])`.
-pub(crate) fn torch_size(shape: &[i64]) -> String {
-    let dims: Vec<String> = shape.iter().map(i64::to_string).collect();
-    format!("torch.Size([{}])", dims.join(", "))
-}
+pub(crate) use crate::format::torch_size;
 
 /// Python's repr of a shape tuple: `(2, 3)`, `(2,)`, `()`.
 pub(crate) fn shape_tuple(shape: &[i64]) -> String {
-    match shape {
-        [one] => format!("({one},)"),
-        _ => {
-            let dims: Vec<String> = shape.iter().map(i64::to_string).collect();
-            format!("({})", dims.join(", "))
-        }
-    }
+    crate::format::py_tuple(shape)
 }
 
 #[cfg(test)]

@@ -72,15 +72,6 @@ fn tensor_out(call: impl FnOnce(*mut *mut C_tensor) -> *mut c_char) -> Result<Te
     owned(out)
 }
 
-/// vmap's `randomness` argument, as the shim numbers it: 0 error, 1 different, 2 same.
-pub(crate) fn randomness_code(randomness: crate::func::Randomness) -> c_int {
-    match randomness {
-        crate::func::Randomness::Error => 0,
-        crate::func::Randomness::Different => 1,
-        crate::func::Randomness::Same => 2,
-    }
-}
-
 /// A vmap level on functorch's interpreter stack (`_vmap_increment_nesting`); dropping it pops
 /// the level (`_vmap_decrement_nesting`).
 pub(crate) struct VmapLevel {
@@ -88,13 +79,12 @@ pub(crate) struct VmapLevel {
 }
 
 impl VmapLevel {
-    /// Pushes a vmap level of `batch_size` with the given randomness mode.
-    pub(crate) fn push(batch_size: i64, randomness: crate::func::Randomness) -> Result<Self> {
+    /// Pushes a vmap level of `batch_size` with vmap's `randomness` mode as the shim numbers
+    /// it: 0 error, 1 different, 2 same.
+    pub(crate) fn push(batch_size: i64, randomness: c_int) -> Result<Self> {
         let mut level = 0i64;
         // SAFETY: `level` is a live i64 the shim writes once on success.
-        check(unsafe {
-            tchdist_vmap_increment_nesting(batch_size, randomness_code(randomness), &mut level)
-        })?;
+        check(unsafe { tchdist_vmap_increment_nesting(batch_size, randomness, &mut level) })?;
         Ok(VmapLevel { level })
     }
 

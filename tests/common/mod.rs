@@ -198,31 +198,10 @@ pub fn bits_of(t: &Tensor) -> (Vec<u64>, Vec<i64>) {
     (values.into_iter().map(f64::to_bits).collect(), t.size())
 }
 
-/// Distance in units in the last place between two floats of `kind`, given as float64 bits.
+/// Distance in units in the last place between two floats of `kind`, given as float64 bits
+/// (the library's [`tchdist::testing::ulp_distance`]).
 pub fn ulp_distance(a: u64, b: u64, kind: Kind) -> u64 {
-    fn ordered64(bits: u64) -> i128 {
-        let v = bits as i64;
-        if v < 0 {
-            i64::MIN as i128 - v as i128
-        } else {
-            v as i128
-        }
-    }
-    fn ordered32(bits: u32) -> i64 {
-        let v = bits as i32;
-        if v < 0 {
-            i32::MIN as i64 - v as i64
-        } else {
-            v as i64
-        }
-    }
-    match kind {
-        Kind::Float => {
-            let (x, y) = (f64::from_bits(a) as f32, f64::from_bits(b) as f32);
-            (ordered32(x.to_bits()) - ordered32(y.to_bits())).unsigned_abs()
-        }
-        _ => (ordered64(a) - ordered64(b)).unsigned_abs() as u64,
-    }
+    tchdist::testing::ulp_distance(f64::from_bits(a), f64::from_bits(b), kind)
 }
 
 /// Checks dtype-level bit equality of `actual` against Python's float64 bit patterns; on

@@ -29,7 +29,7 @@ def one_hot(log_prob):
 
 
 def score_to_jacobian(score, batch_shape, loc_shape):
-    """Mirror of tchdist's question::score_to_jacobian (block layout for a batched loc)."""
+    """Mirror of tchdist's mvn_jacobian::score_to_jacobian (block layout for a batched loc)."""
     loc_batch = tuple(loc_shape[:-1])
     if not loc_batch:
         return score

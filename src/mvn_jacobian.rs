@@ -1,6 +1,7 @@
-//! The motivating question: draw samples from `MultivariateNormal(loc, Σ)`, take their
-//! log-probabilities, and the Jacobian of those log-probabilities with respect to `loc`,
-//! answered the ways Python answers it.
+//! The Jacobian of MultivariateNormal log-probabilities with respect to the mean: draw samples
+//! from `MultivariateNormal(loc, Σ)`, take their log-probabilities, and differentiate them by
+//! `loc`, in each of the ways PyTorch offers ([`JacobianMethod`]) and in closed form; with the
+//! memory each way needs, how the one-hot basis is chunked, and the benchmark's case.
 
 use std::fmt;
 use std::str::FromStr;
@@ -64,19 +65,58 @@ impl JacobianMethod {
         JacobianMethod::Analytic,
     ];
 
-    /// The method's name on the command line.
+    /// The method's name on the command line (and in the Python twins' requests).
     pub fn name(self) -> &'static str {
+        self.describe().0
+    }
+
+    /// One line on what the method runs, as `tchdist jacobian --help` lists it.
+    ///
+    /// ```
+    /// use tchdist::mvn_jacobian::JacobianMethod;
+    /// assert_eq!(JacobianMethod::Jacrev.about(), "torch.func.jacrev");
+    /// ```
+    pub fn about(self) -> &'static str {
+        self.describe().1
+    }
+
+    /// Name and one-line description, written once for both.
+    fn describe(self) -> (&'static str, &'static str) {
         match self {
-            JacobianMethod::Loop => "loop",
-            JacobianMethod::Functional => "functional",
-            JacobianMethod::Vectorized => "vectorized",
-            JacobianMethod::Batched => "batched",
-            JacobianMethod::BatchedLoop => "batched-loop",
-            JacobianMethod::Forward => "forward",
-            JacobianMethod::Jacrev => "jacrev",
-            JacobianMethod::Jacfwd => "jacfwd",
-            JacobianMethod::PerSample => "per-sample",
-            JacobianMethod::Analytic => "analytic",
+            JacobianMethod::Loop => (
+                "loop",
+                "one torch.autograd.grad(..., retain_graph=True) per log-probability (the question)",
+            ),
+            JacobianMethod::Functional => (
+                "functional",
+                "torch.autograd.functional.jacobian (the accepted answer)",
+            ),
+            JacobianMethod::Vectorized => (
+                "vectorized",
+                "functional.jacobian(..., vectorize=True): one vmapped backward pass",
+            ),
+            JacobianMethod::Batched => (
+                "batched",
+                "one autograd.grad with grad_outputs=eye(n) and is_grads_batched=True",
+            ),
+            JacobianMethod::BatchedLoop => (
+                "batched-loop",
+                "the same one-hot grad_outputs fed to autograd.grad row by row",
+            ),
+            JacobianMethod::Forward => (
+                "forward",
+                "functional.jacobian(..., strategy=\"forward-mode\", vectorize=True)",
+            ),
+            JacobianMethod::Jacrev => ("jacrev", "torch.func.jacrev"),
+            JacobianMethod::Jacfwd => ("jacfwd", "torch.func.jacfwd"),
+            JacobianMethod::PerSample => (
+                "per-sample",
+                "torch.func.vmap(torch.func.grad(log_prob)): per-sample gradients",
+            ),
+            JacobianMethod::Analytic => (
+                "analytic",
+                "closed form Σ⁻¹(x − μ): two BLAS-3 triangular solves over all samples",
+            ),
         }
     }
 }
@@ -122,7 +162,7 @@ pub struct MvnJacobian {
 /// # fn main() -> tchdist::Result<()> {
 /// use tch::{Device, Kind, Tensor};
 /// use tchdist::distributions::MvnParam;
-/// use tchdist::question::{mvn_log_prob_jacobian, JacobianMethod};
+/// use tchdist::mvn_jacobian::{mvn_log_prob_jacobian, JacobianMethod};
 /// tch::manual_seed(0);
 /// let loc = Tensor::ones([2], (Kind::Float, Device::Cpu));
 /// let cov = MvnParam::CovarianceMatrix(Tensor::eye(2, (Kind::Float, Device::Cpu)));
@@ -155,7 +195,7 @@ pub fn mvn_log_prob_jacobian(
 /// # fn main() -> tchdist::Result<()> {
 /// use tch::{Device, Kind, Tensor};
 /// use tchdist::distributions::MvnParam;
-/// use tchdist::question::{mvn_log_prob_jacobian_chunked, JacobianMethod};
+/// use tchdist::mvn_jacobian::{mvn_log_prob_jacobian_chunked, JacobianMethod};
 /// let loc = Tensor::ones([2], (Kind::Double, Device::Cpu));
 /// let cov = MvnParam::CovarianceMatrix(Tensor::eye(2, (Kind::Double, Device::Cpu)));
 /// tch::manual_seed(0);
@@ -404,7 +444,7 @@ fn basis_row_bytes(outputs: u64, d: u64, loc_numel: u64, elem: u64) -> u64 {
 /// ```
 /// use tch::{Device, Kind, Tensor};
 /// use tchdist::distributions::MvnParam;
-/// use tchdist::question::basis_chunk_rows;
+/// use tchdist::mvn_jacobian::basis_chunk_rows;
 /// let case = |d: i64| {
 ///     let opts = (Kind::Double, Device::Cpu);
 ///     (Tensor::zeros([d], opts), MvnParam::CovarianceMatrix(Tensor::eye(d, opts)))
@@ -485,7 +525,7 @@ fn score_to_jacobian(score: &Tensor, batch_shape: &[i64], loc_shape: &[i64]) -> 
 /// times 4 for intermediates. Used to refuse sizes that cannot fit before allocating anything.
 ///
 /// ```
-/// use tchdist::question::{estimated_bytes, JacobianMethod};
+/// use tchdist::mvn_jacobian::{estimated_bytes, JacobianMethod};
 /// let small = estimated_bytes(JacobianMethod::Analytic, 10, 1, 2, 2, 4);
 /// let big = estimated_bytes(JacobianMethod::Batched, 100_000_000, 1, 2, 2, 4);
 /// assert!(small < 10_000 && big > 10_000_000_000);
@@ -519,7 +559,7 @@ pub fn estimated_bytes(
 ///
 /// ```
 /// # fn main() -> tchdist::Result<()> {
-/// let (loc, cov) = tchdist::question::bench_case(3, tch::Kind::Double, tch::Device::Cpu, 0)?;
+/// let (loc, cov) = tchdist::mvn_jacobian::bench_case(3, tch::Kind::Double, tch::Device::Cpu, 0)?;
 /// assert_eq!((loc.size(), cov.size()), (vec![3], vec![3, 3]));
 /// # Ok(())
 /// # }

@@ -14,7 +14,7 @@ printer puts before a node without outputs (the parser reads such a node without
 
 Run with the set-up venv's Python:
     $TCHDIST_PYTHON scripts/gen_jvp_decompositions.py > src/autograd/jvp_decompositions.rs
-tests/functional.rs checks that the file is what this script prints.
+tests/functional_errors.rs checks that the file is what this script prints.
 """
 
 import re

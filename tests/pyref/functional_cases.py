@@ -1,7 +1,7 @@
-"""Live PyTorch twin of tests/functional.rs: torch.autograd.grad and torch.autograd.functional.
+"""Live PyTorch twin of tests/functional_*.rs: torch.autograd.grad and torch.autograd.functional.
 
 Reads a JSON list of cases on stdin and prints one JSON list of results. A case names a
-function from FUNCS (tests/functional.rs defines the same functions, op for op, under the same
+function from FUNCS (tests/common/functional_cases.rs defines the same functions, op for op, under the same
 names), a family (grad, jacobian, hessian, vjp, jvp, vhp, hvp), its inputs as float64 values
 with a shape and a dtype, and the keyword arguments. The result is either the tensors PyTorch
 returns, as float64 bit patterns (exact for float32) with their shapes and requires_grad flags,
@@ -24,7 +24,7 @@ DTYPES = {"f32": torch.float32, "f64": torch.float64}
 
 
 # The function table. Each takes the case's constants and the inputs, and returns a tensor or
-# a tuple of tensors. Keep in step with `call` in tests/functional.rs.
+# a tuple of tensors. Keep in step with `call` in tests/common/functional_cases.rs.
 
 
 def quartic(c, x):

@@ -10,8 +10,8 @@
 //! come back as the leaves of Python's result in `tree_flatten` order.
 //!
 //! What differs from PyTorch: arguments are flat lists of tensors, not pytrees; `out_dims` is
-//! one int for all outputs; `has_aux`, `jacrev`'s `chunk_size` and `vjp`/`jvp` as public
-//! functions are not offered. The Python-only vmap decompositions that `torch.func` registers on
+//! one int for all outputs; `has_aux` and `vjp`/`jvp` as public functions are not offered
+//! (`jacrev`'s `chunk_size` is: [`jacrev_chunked`]). The Python-only vmap decompositions that `torch.func` registers on
 //! first use (`nll_loss`, `mse_loss_backward`, `addr`, ...) are absent, so those few ops take
 //! libtorch's own batching path. libtorch keeps forward-AD levels process-wide, so [`jacfwd`]
 //! calls on different threads run one at a time.

@@ -4,8 +4,9 @@
 //! libtorch's CPU tensors come from glibc's `malloc`. glibc raises its mmap threshold every
 //! time a large mmapped block is freed (up to 32 MiB), after which large tensors are carved
 //! from the heap; a reverse-mode loop that allocates and frees n×d gradients thousands of
-//! times then fragments the heap, and the process grows with n² (6.4 GB at n = 2000, d = 200
-//! in Python, whose torch uses the same allocator). Fixing the thresholds returns every block
+//! times then fragments the heap, and the process grows with n² (5.4 GB for `functional` at
+//! n = 2000, d = 200, f64: docs/ARCHITECTURE.md, "Memory"; Python's torch uses the same allocator
+//! and grows alike). Fixing the thresholds returns every block
 //! of 1 MiB or more to the system when it is freed.
 
 use crate::error::{Error, Result};

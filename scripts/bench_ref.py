@@ -5,7 +5,7 @@ venv's Python after building the release binary).
    tests/fixtures/question_answer.py`, alternating, after one warm-up each: wall time and peak
    RSS (from wait4), medians, ratio tchdist/Python.
 2. In-process Jacobian: for each (n, d) and dtype, every method in tchdist (`tchdist bench`, one
-   process per cell) and its PyTorch twin (tests/pyref/mvn_jacobian.py's `compute`, run in a
+   process per cell) and its PyTorch twin (src/mvn_jacobian/pytorch_twin.py's `compute`, run in a
    child forked from this process after `import torch`, one per cell), alternating, plus the
    floor (one Cholesky and the two triangular solves over all n samples) on both sides. Each
    side times the whole pipeline (build the distribution, sample, log_prob, Jacobian): one run
@@ -42,7 +42,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "tests" / "pyref"))
+sys.path.insert(0, str(ROOT / "src" / "mvn_jacobian"))
 
 # torch is imported after the whole-process runs (see timed_process) by import_torch().
 torch = None
@@ -54,8 +54,8 @@ def import_torch():
     global torch, compute, closed_form_score
     import torch as torch_module
 
-    from mvn_jacobian import closed_form_score as score_fn
-    from mvn_jacobian import compute as compute_fn
+    from pytorch_twin import closed_form_score as score_fn
+    from pytorch_twin import compute as compute_fn
 
     torch, compute, closed_form_score = torch_module, compute_fn, score_fn
     # Python's first forward-mode call in each forked cell compiles and registers the TorchScript
@@ -511,7 +511,7 @@ def report(results, proc, args, elapsed_s):
         "run a second time, alternating, and each side keeps its lower median (one disturbed "
         "process does not decide a cell). In brackets: the peak RSS "
         "above the process's RSS before the first full-size run, in MiB. tchdist runs `tchdist "
-        "bench`, Python the twin in `tests/pyref/mvn_jacobian.py` (the programs the parity tests "
+        "bench`, Python the twin in `src/mvn_jacobian/pytorch_twin.py` (the programs the parity tests "
         "compare bit for bit). *floor*: one Cholesky and the two triangular solves over all n "
         "samples, timed alone on samples drawn before the clock; *analytic-step*: the closed form's "
         "Jacobian step timed the same way (build the validated distribution, with its Cholesky, "

@@ -1,7 +1,7 @@
 //! The distributions and every Jacobian method on a CUDA GPU, behind the `cuda-tests` feature
 //! (`cargo test --release --features cuda-tests --test cuda` on a machine with a GPU; CI has
 //! none). Two kinds of check:
-//! - against live PyTorch on the same GPU (tests/pyref/mvn_jacobian.py with `device: cuda`):
+//! - against live PyTorch on the same GPU (src/mvn_jacobian/pytorch_twin.py with `device: cuda`):
 //!   samples bit for bit (the same Philox generator and kernels), log_prob and Jacobian within
 //!   torch.testing's tolerances (cuBLAS/cuSOLVER may pick other kernels per call);
 //! - every distribution member on CUDA against the same member on CPU for the same parameters

@@ -1,5 +1,5 @@
 //! The motivating question against live PyTorch: samples, log-probabilities and the Jacobian
-//! with respect to the mean, bit for bit, on random cases (tests/pyref/mvn_jacobian.py runs
+//! with respect to the mean, bit for bit, on random cases (src/mvn_jacobian/pytorch_twin.py runs
 //! the same programs in Python).
 
 mod common;

@@ -9,14 +9,12 @@ use std::time::Instant;
 use anyhow::{anyhow, bail, Context, Result};
 use serde_json::{json, Value};
 use tch::Tensor;
-use tchdist::mvn_jacobian::mvn_log_prob_jacobian;
+use tchdist::mvn_jacobian::{mvn_log_prob_jacobian, PYTORCH_TWIN};
 use tchdist::testing::compare;
 
 use super::case::CaseArgs;
 use super::jacobian::Method;
 
-/// The Python twins of every method; the same file the parity tests run.
-const PYREF: &str = include_str!("../../tests/pyref/mvn_jacobian.py");
 
 /// Flags of `tchdist check`.
 #[derive(Debug, clap::Args)]
@@ -178,7 +176,7 @@ fn find_python(explicit: Option<&PathBuf>) -> Result<PathBuf> {
 
 fn run_python(python: &PathBuf, request: &Value) -> Result<Value> {
     let mut child = Command::new(python)
-        .args(["-c", PYREF])
+        .args(["-c", PYTORCH_TWIN])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

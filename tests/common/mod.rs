@@ -69,12 +69,12 @@ pub fn run_python(script: &str, args: &[&str]) -> String {
     run_python_stdin(script, args, "")
 }
 
-/// Runs the PyTorch twin `tests/pyref/mvn_jacobian.py` on all `cases` in one process and
+/// Runs the PyTorch twin `src/mvn_jacobian/pytorch_twin.py` on all `cases` in one process and
 /// returns its results, one per case, in order.
 pub fn mvn_jacobian_in_python(cases: Vec<serde_json::Value>) -> Vec<serde_json::Value> {
     let count = cases.len();
     let input = serde_json::Value::Array(cases).to_string();
-    let output = run_python_stdin("tests/pyref/mvn_jacobian.py", &[], &input);
+    let output = run_python_stdin("src/mvn_jacobian/pytorch_twin.py", &[], &input);
     let mut reply: serde_json::Value = serde_json::from_str(&output).expect("Python printed JSON");
     let results = match reply["results"].take() {
         serde_json::Value::Array(results) => results,

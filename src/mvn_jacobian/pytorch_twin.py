@@ -1,9 +1,10 @@
-"""Live PyTorch twin of tchdist's MVN log-prob Jacobian (tests/mvn_jacobian.rs).
+"""Live PyTorch twin of tchdist's MVN log-prob Jacobian methods (tchdist::mvn_jacobian).
 
 Reads a JSON list of cases on stdin; for each, runs the Python program the case names, as the
 reference programs in tests/fixtures do, and prints {"torch": version, "results": [...]} with
 every tensor as float64 bit patterns (exact for float32), so Rust can compare bit for bit.
-`tchdist check` embeds this file and runs it with `python -c`.
+`tchdist check` embeds this file (tchdist::mvn_jacobian::PYTORCH_TWIN) and runs it with
+`python -c`; tests/mvn_jacobian.rs and scripts/bench_ref.py run the same file.
 """
 
 import json

@@ -16,8 +16,18 @@ use crate::distributions::{Distribution, MultivariateNormal, MvnParam};
 use crate::error::{Error, Result};
 use crate::func;
 
+/// The PyTorch twin of every [`JacobianMethod`], as a Python program (this module's
+/// `pytorch_twin.py`): it reads a JSON list of cases on stdin, runs for each the Python program
+/// the case's method names, and prints every tensor as float64 bit patterns. `tchdist check`
+/// runs it with `python -c`, the parity tests and the benchmark run the same file.
+///
+/// ```
+/// assert!(tchdist::mvn_jacobian::PYTORCH_TWIN.contains("def compute(method"));
+/// ```
+pub const PYTORCH_TWIN: &str = include_str!("pytorch_twin.py");
+
 /// How the Jacobian of the log-probabilities is computed; each is a PyTorch program
-/// (`tests/pyref/mvn_jacobian.py` holds the Python twin of every one).
+/// ([`PYTORCH_TWIN`] holds the Python twin of every one).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum JacobianMethod {
     /// The question's first attempt: one `torch.autograd.grad(logprob, mu,

@@ -11,7 +11,9 @@ use common::{
 use serde_json::{json, Value};
 use tch::{Kind, Tensor};
 use tchdist::distributions::MvnParam;
-use tchdist::mvn_jacobian::{mvn_log_prob_jacobian, mvn_log_prob_jacobian_chunked, JacobianMethod};
+use tchdist::mvn_jacobian::{
+    mvn_log_prob_jacobian, mvn_log_prob_jacobian_at, mvn_log_prob_jacobian_chunked, JacobianMethod,
+};
 
 struct Case {
     seed: u64,
@@ -23,6 +25,8 @@ struct Case {
     num_samples: i64,
     loc: Vec<f64>,
     matrix: Vec<f64>,
+    /// Given points (values, shape) instead of `num_samples` drawn ones.
+    value: Option<(Vec<f64>, Vec<usize>)>,
 }
 
 impl Case {
@@ -39,7 +43,7 @@ impl Case {
     }
 
     fn to_json(&self) -> Value {
-        json!({
+        let mut case = json!({
             "seed": self.seed,
             "dtype": if self.dtype == Kind::Float { "f32" } else { "f64" },
             "param": self.param,
@@ -47,13 +51,24 @@ impl Case {
             "num_samples": self.num_samples,
             "loc": serde_json::from_str::<Value>(&json_nested(&self.loc, &self.loc_shape())).unwrap(),
             "matrix": serde_json::from_str::<Value>(&json_nested(&self.matrix, &self.matrix_shape())).unwrap(),
-        })
+        });
+        if let Some((values, shape)) = &self.value {
+            case["value"] = serde_json::from_str::<Value>(&json_nested(values, shape)).unwrap();
+        }
+        case
     }
 
     fn describe(&self) -> String {
         format!(
-            "seed={} dtype={:?} param={} method={} batch={:?} d={} n={}",
-            self.seed, self.dtype, self.param, self.method, self.batch, self.d, self.num_samples
+            "seed={} dtype={:?} param={} method={} batch={:?} d={} n={} value={:?}",
+            self.seed,
+            self.dtype,
+            self.param,
+            self.method,
+            self.batch,
+            self.d,
+            self.num_samples,
+            self.value.as_ref().map(|(_, shape)| shape)
         )
     }
 }
@@ -119,7 +134,30 @@ fn random_cases(
                 num_samples,
                 loc,
                 matrix,
+                value: None,
             }
+        })
+        .collect()
+}
+
+/// The cases with given points instead of drawn samples: `(n,) + batch + (d,)`, or
+/// `(n, 1, ..., 1, d)` broadcast against the batch shape, random values around the mean.
+fn with_given_points(cases: Vec<Case>, seed: u64) -> Vec<Case> {
+    let mut rng = Rng::new(seed);
+    cases
+        .into_iter()
+        .map(|mut case| {
+            let mut shape = vec![case.num_samples as usize];
+            if rng.int(0, 2) > 0 {
+                shape.extend(&case.batch);
+            } else {
+                shape.extend(case.batch.iter().map(|_| 1));
+            }
+            shape.push(case.d);
+            let count: usize = shape.iter().product();
+            let values = (0..count).map(|_| rng.real(-4.0, 4.0)).collect();
+            case.value = Some((values, shape));
+            case
         })
         .collect()
 }
@@ -154,6 +192,12 @@ fn run_rust_chunked(
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner);
     tch::manual_seed(case.seed as i64);
+    if let Some((values, value_shape)) = &case.value {
+        let value = Tensor::from_slice(values)
+            .reshape(shape(value_shape.clone()))
+            .to_kind(case.dtype);
+        return mvn_log_prob_jacobian_at(&loc, &param, &value, case.method);
+    }
     match chunk {
         None => mvn_log_prob_jacobian(&loc, &param, case.num_samples, case.method),
         Some(c) => mvn_log_prob_jacobian_chunked(&loc, &param, case.num_samples, case.method, c),
@@ -227,6 +271,7 @@ fn sample_counts_around_the_vectorised_normal_threshold_match_pytorch() {
                 num_samples,
                 loc: vec![rng.real(-1.0, 1.0)],
                 matrix: random_spd(&mut rng, d),
+                value: None,
             }
         })
         .collect();
@@ -260,6 +305,24 @@ fn every_jacobian_method_matches_its_pytorch_twin_bit_for_bit_on_40_cases_each()
             );
         }
     }
+    compare_with_python(&cases);
+}
+
+#[test]
+fn every_jacobian_method_at_given_points_matches_its_pytorch_twin_bit_for_bit_on_12_cases_each() {
+    let methods = JacobianMethod::ALL;
+    let cases = with_given_points(
+        random_cases(12 * methods.len(), 5151, Some(&methods), 120),
+        5152,
+    );
+    for m in methods {
+        assert!(cases.iter().filter(|c| c.method == m).count() >= 12);
+    }
+    // Some batched cases take points that broadcast against the batch shape.
+    assert!(cases.iter().any(|c| {
+        let shape = &c.value.as_ref().expect("given points").1;
+        c.batch.iter().any(|&b| b > 1) && shape[1..shape.len() - 1].iter().all(|&s| s == 1)
+    }));
     compare_with_python(&cases);
 }
 
@@ -334,5 +397,6 @@ fn case_clone(c: &Case) -> Case {
         num_samples: c.num_samples,
         loc: c.loc.clone(),
         matrix: c.matrix.clone(),
+        value: c.value.clone(),
     }
 }

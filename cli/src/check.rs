@@ -15,7 +15,6 @@ use tchdist::testing::compare;
 use super::case::CaseArgs;
 use super::jacobian::Method;
 
-
 /// Flags of `tchdist check`.
 #[derive(Debug, clap::Args)]
 #[command(after_help = "\

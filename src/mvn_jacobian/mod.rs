@@ -226,6 +226,72 @@ pub fn mvn_log_prob_jacobian_chunked(
     method: JacobianMethod,
     chunk: Option<i64>,
 ) -> Result<MvnJacobian> {
+    run(loc, param, Points::Draw(num_samples), method, chunk)
+}
+
+/// The Jacobian of `log_prob(value)` with respect to `loc` at the caller's points: each
+/// method's program with `value` in place of the drawn samples (nothing is sampled, the
+/// generator is untouched). `value` is `(S..., d)` and broadcasts against the batch shape as
+/// in `MultivariateNormal.log_prob`; the result's `samples` is `value`.
+///
+/// ```
+/// # fn main() -> tchdist::Result<()> {
+/// use tch::{Device, Kind, Tensor};
+/// use tchdist::distributions::MvnParam;
+/// use tchdist::mvn_jacobian::{mvn_log_prob_jacobian_at, JacobianMethod};
+/// let loc = Tensor::zeros([2], (Kind::Double, Device::Cpu));
+/// let cov = MvnParam::CovarianceMatrix(Tensor::eye(2, (Kind::Double, Device::Cpu)) * 4.0);
+/// let x = Tensor::from_slice(&[2.0f64, -4.0]).reshape([1, 2]);
+/// let run = mvn_log_prob_jacobian_at(&loc, &cov, &x, JacobianMethod::Jacrev)?;
+/// // Σ⁻¹ (x − μ) = x / 4
+/// assert_eq!(Vec::<f64>::try_from(run.jacobian.reshape([-1]))?, vec![0.5, -1.0]);
+/// # Ok(())
+/// # }
+/// ```
+///
+/// # Errors
+/// As [`mvn_log_prob_jacobian`], and PyTorch's messages for a `value` outside the support or
+/// of a shape that does not broadcast.
+pub fn mvn_log_prob_jacobian_at(
+    loc: &Tensor,
+    param: &MvnParam,
+    value: &Tensor,
+    method: JacobianMethod,
+) -> Result<MvnJacobian> {
+    let outputs = broadcast_numel(&[
+        batch_dims(&value.size(), 1),
+        batch_dims(&loc.size(), 1),
+        batch_dims(&param.matrix().size(), 2),
+    ]);
+    let chunk = chunk_rows_for(loc, outputs);
+    run(loc, param, Points::Given(value), method, chunk)
+}
+
+/// Where the log-probabilities are taken: `n` fresh samples, or the caller's points.
+#[derive(Clone, Copy)]
+enum Points<'a> {
+    Draw(i64),
+    Given(&'a Tensor),
+}
+
+impl Points<'_> {
+    /// `dist.sample((n,))`, or the given points.
+    fn of(self, dist: &MultivariateNormal) -> Result<Tensor> {
+        match self {
+            Points::Draw(n) => dist.sample(&[n]),
+            Points::Given(value) => Ok(value.shallow_clone()),
+        }
+    }
+}
+
+/// Every method's program, on drawn or given points.
+fn run(
+    loc: &Tensor,
+    param: &MvnParam,
+    points: Points,
+    method: JacobianMethod,
+    chunk: Option<i64>,
+) -> Result<MvnJacobian> {
     if chunk.is_some_and(|c| c < 1) {
         return Err(Error::Value(format!(
             "the basis chunk must be at least 1 row, got {}",
@@ -243,7 +309,7 @@ pub fn mvn_log_prob_jacobian_chunked(
             let jac = jacobian(
                 |mu| {
                     let dist = MultivariateNormal::new(mu, param.shallow_clone(), true)?;
-                    let samples = dist.sample(&[num_samples])?;
+                    let samples = points.of(&dist)?;
                     let log_prob = dist.log_prob(&samples)?;
                     drawn = Some((samples, log_prob.f_detach()?));
                     Ok(log_prob)
@@ -263,7 +329,7 @@ pub fn mvn_log_prob_jacobian_chunked(
             tch::with_grad(|| {
                 let mu = loc.f_detach()?.f_set_requires_grad(true)?;
                 let dist = MultivariateNormal::new(&mu, param.shallow_clone(), true)?;
-                let samples = dist.sample(&[num_samples])?;
+                let samples = points.of(&dist)?;
                 let log_probs = dist.log_prob(&samples)?;
                 let jacobian = match method {
                     JacobianMethod::Loop => loop_of_grads(&log_probs, &mu)?,
@@ -281,7 +347,7 @@ pub fn mvn_log_prob_jacobian_chunked(
             // No autograd at all: the closed form needs no graph; the score shares log_prob's
             // sample check and (one scale matrix) its triangular solve.
             let dist = MultivariateNormal::new(&loc.f_detach()?, param.shallow_clone(), true)?;
-            let samples = dist.sample(&[num_samples])?;
+            let samples = points.of(&dist)?;
             let (log_prob, score) = dist.log_prob_and_score_loc(&samples)?;
             let jacobian = score_to_jacobian(&score, dist.batch_shape(), &loc.size())?;
             Ok(MvnJacobian {
@@ -297,7 +363,7 @@ pub fn mvn_log_prob_jacobian_chunked(
             let (dist, samples) = tch::with_grad(|| -> Result<_> {
                 let mu = loc.f_detach()?.f_set_requires_grad(true)?;
                 let dist = MultivariateNormal::new(&mu, param.shallow_clone(), true)?;
-                let samples = dist.sample(&[num_samples])?;
+                let samples = points.of(&dist)?;
                 Ok((dist, samples))
             })?;
             let log_prob = dist.log_prob(&samples)?.f_detach()?;
@@ -466,23 +532,39 @@ fn basis_row_bytes(outputs: u64, d: u64, loc_numel: u64, elem: u64) -> u64 {
 /// assert_eq!(basis_chunk_rows(&loc, &cov, 10_000), Some(33));
 /// ```
 pub fn basis_chunk_rows(loc: &Tensor, param: &MvnParam, num_samples: i64) -> Option<i64> {
-    let loc_shape = loc.size();
-    let mat_shape = param.matrix().size();
-    let d = loc_shape.last().copied().unwrap_or(1).max(1) as u64;
-    let loc_batch = &loc_shape[..loc_shape.len().saturating_sub(1)];
-    let mat_batch = &mat_shape[..mat_shape.len().saturating_sub(2)];
-    let rank = loc_batch.len().max(mat_batch.len());
-    let batch: u64 = (0..rank)
+    let batch = broadcast_numel(&[
+        batch_dims(&loc.size(), 1),
+        batch_dims(&param.matrix().size(), 2),
+    ]);
+    chunk_rows_for(loc, (num_samples.max(0) as u64).saturating_mul(batch))
+}
+
+/// The shape left of the `event_dims` rightmost dimensions.
+fn batch_dims(shape: &[i64], event_dims: usize) -> Vec<i64> {
+    shape[..shape.len().saturating_sub(event_dims)].to_vec()
+}
+
+/// The number of elements of the shapes broadcast together (saturating).
+fn broadcast_numel(shapes: &[Vec<i64>]) -> u64 {
+    let rank = shapes.iter().map(Vec::len).max().unwrap_or(0);
+    (0..rank)
         .map(|i| {
-            let dim = |s: &[i64]| {
-                (i + s.len())
-                    .checked_sub(rank)
-                    .map_or(1, |j| s[j].max(0) as u64)
-            };
-            dim(loc_batch).max(dim(mat_batch))
+            shapes
+                .iter()
+                .map(|s| {
+                    (i + s.len())
+                        .checked_sub(rank)
+                        .map_or(1, |j| s[j].max(0) as u64)
+                })
+                .max()
+                .unwrap_or(1)
         })
-        .product();
-    let outputs = (num_samples.max(0) as u64).saturating_mul(batch);
+        .fold(1u64, u64::saturating_mul)
+}
+
+/// [`basis_chunk_rows`] for `outputs` log-probabilities of a `loc`.
+fn chunk_rows_for(loc: &Tensor, outputs: u64) -> Option<i64> {
+    let d = loc.size().last().copied().unwrap_or(1).max(1) as u64;
     let elem = loc.kind().elt_size_in_bytes() as u64;
     let row = basis_row_bytes(outputs, d, loc.numel() as u64, elem).max(1);
     let fit = (BASIS_MEMORY_BUDGET / row).max(1);

@@ -65,9 +65,10 @@ def closed_form_score(dist, value):
     return w.permute(bd + 1, *range(0, bd + 1)).reshape(shape)
 
 
-def compute(method, mu, kw, matrix, n, chunk=None):
+def compute(method, mu, kw, matrix, n, chunk=None, value=None):
     """One Python program per method: draws n samples of MultivariateNormal(mu, **{kw: matrix})
-    (mu requires grad), takes their log-probabilities and the Jacobian with respect to mu.
+    (mu requires grad), or takes the given points `value` instead, takes their
+    log-probabilities and the Jacobian with respect to mu.
     `chunk` (the benchmark's large cases) splits the one-hot basis of `batched` into row chunks
     and is `jacrev`'s chunk_size, as tchdist does past its memory budget; PyTorch's
     `jacobian(vectorize=True)` has no such argument."""
@@ -76,7 +77,7 @@ def compute(method, mu, kw, matrix, n, chunk=None):
 
         def f(mu):
             dist = MultivariateNormal(mu, **{kw: matrix})
-            samples = dist.sample((n,))
+            samples = dist.sample((n,)) if value is None else value
             logprobs = dist.log_prob(samples)
             seen["samples"], seen["log_prob"] = samples, logprobs
             return logprobs
@@ -84,7 +85,7 @@ def compute(method, mu, kw, matrix, n, chunk=None):
         jac = torch.autograd.functional.jacobian(f, mu, vectorize=method == "vectorized")
         return seen["samples"], seen["log_prob"], jac
     dist = MultivariateNormal(mu, **{kw: matrix})
-    samples = dist.sample((n,))
+    samples = dist.sample((n,)) if value is None else value
     log_prob = dist.log_prob(samples)
     if method == "loop":  # question_loop.py
         grads = [torch.autograd.grad(lp, mu, retain_graph=True) for lp in log_prob]
@@ -146,7 +147,12 @@ def run(case):
     torch.manual_seed(case["seed"])
     mu = torch.tensor(case["loc"], dtype=dtype, device=device, requires_grad=True)
     matrix = torch.tensor(case["matrix"], dtype=dtype, device=device)
-    samples, log_prob, jac = compute(case["method"], mu, kw, matrix, case["num_samples"])
+    value = case.get("value")
+    if value is not None:
+        value = torch.tensor(value, dtype=dtype, device=device)
+    samples, log_prob, jac = compute(
+        case["method"], mu, kw, matrix, case["num_samples"], value=value
+    )
     return {
         "samples": bits(samples),
         "log_prob": bits(log_prob),

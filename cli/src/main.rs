@@ -8,6 +8,7 @@ mod input;
 mod jacobian;
 mod output;
 mod sample;
+mod signals;
 
 use std::io::{self, Write};
 use std::process::ExitCode;
@@ -65,10 +66,12 @@ static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
 /// Parses the command line, runs the subcommand, and maps every failure to one stderr line.
 fn main() -> ExitCode {
+    let stdout_closed = stdout_was_closed();
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(err) => return clap_exit(&err),
     };
+    signals::install();
     let result = match &cli.command {
         Command::Jacobian(args) => jacobian::run(args).map(|out| (out, true)),
         Command::Check(args) => check::run(args),
@@ -76,16 +79,45 @@ fn main() -> ExitCode {
         Command::LogProb(args) => sample::run_log_prob(args).map(|out| (out, true)),
         Command::Bench(args) => bench::run(args).map(|out| (out, true)),
     };
-    match result.and_then(|(out, ok)| write_stdout(&out).map(|()| ok)) {
-        Ok(true) => ExitCode::SUCCESS,
-        Ok(false) => ExitCode::from(EXIT_DIFFER),
-        Err(err) => {
-            if is_broken_pipe(&err) {
-                return ExitCode::SUCCESS;
-            }
-            eprintln!("error: {}", one_line(&err));
-            ExitCode::from(EXIT_ERROR)
+    let (out, ok) = match result {
+        Ok(done) => done,
+        Err(err) => return fail(&err),
+    };
+    if stdout_closed && !out.is_empty() {
+        return fail(&anyhow::anyhow!(
+            "stdout is closed, so the result cannot be printed (use --output FILE or --quiet)"
+        ));
+    }
+    match write_stdout(&out) {
+        Ok(()) if ok => ExitCode::SUCCESS,
+        Ok(()) => ExitCode::from(EXIT_DIFFER),
+        // Only tchdist's own stdout closing early (`tchdist ... | head`) ends quietly.
+        Err(err) if is_broken_pipe(&err) => ExitCode::SUCCESS,
+        Err(err) => fail(&err),
+    }
+}
+
+/// The one stderr line and exit code 2.
+fn fail(err: &anyhow::Error) -> ExitCode {
+    eprintln!("error: {}", one_line(err));
+    ExitCode::from(EXIT_ERROR)
+}
+
+/// Whether the process started with file descriptor 1 closed (`>&-`). Rust's runtime opens
+/// /dev/null read-write in its place before `main` (so that no file opened later becomes
+/// stdout); a shell redirect (`>/dev/null`) opens it write-only, so the two are told apart.
+fn stdout_was_closed() -> bool {
+    // SAFETY: fstat and fcntl on file descriptor 1 with a zeroed stat buffer.
+    unsafe {
+        let mut st: libc::stat = std::mem::zeroed();
+        if libc::fstat(1, &mut st) != 0 {
+            return true;
         }
+        let flags = libc::fcntl(1, libc::F_GETFL);
+        st.st_mode & libc::S_IFMT == libc::S_IFCHR
+            && st.st_rdev == libc::makedev(1, 3)
+            && flags != -1
+            && flags & libc::O_ACCMODE == libc::O_RDWR
     }
 }
 
@@ -132,18 +164,23 @@ fn is_broken_pipe(err: &anyhow::Error) -> bool {
 }
 
 /// The error and its causes on one line: `outer: cause: root cause`, each cause cut at its
-/// first newline (PyTorch's constraint messages continue with the offending tensor).
+/// first newline (PyTorch's constraint messages continue with the offending tensor). A
+/// tchdist error already carries libtorch's words, so its source (the same message) is not
+/// repeated; tch's own `Internal torch error: ` prefix is dropped.
 fn one_line(err: &anyhow::Error) -> String {
-    let parts: Vec<String> = err
-        .chain()
-        .map(|e| {
-            e.to_string()
-                .lines()
-                .next()
-                .unwrap_or_default()
-                .trim_end()
-                .to_string()
-        })
-        .collect();
+    let mut parts: Vec<String> = Vec::new();
+    for e in err.chain() {
+        let text = e.to_string();
+        let first = text.lines().next().unwrap_or_default().trim_end();
+        let first = first
+            .strip_prefix("Internal torch error: ")
+            .unwrap_or(first);
+        if !parts.iter().any(|p| p.contains(first)) {
+            parts.push(first.to_string());
+        }
+        if e.downcast_ref::<tchdist::Error>().is_some() {
+            break;
+        }
+    }
     parts.join(": ")
 }

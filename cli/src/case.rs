@@ -81,6 +81,12 @@ impl CaseArgs {
     /// Parses and checks the flags, applies `--threads`, and makes the tensors; the size is
     /// checked against available memory for `method` before anything large is allocated.
     pub fn case(&self, method: JacobianMethod) -> Result<Case> {
+        self.case_with_output(method, false)
+    }
+
+    /// [`CaseArgs::case`] for a result printed as JSON (`json`: `--format json`, or `check`'s
+    /// exchange with Python), whose text the memory check counts as well.
+    pub fn case_with_output(&self, method: JacobianMethod, json: bool) -> Result<Case> {
         if self.num_samples < 1 {
             bail!("--num-samples must be at least 1, got {}", self.num_samples);
         }
@@ -103,9 +109,21 @@ impl CaseArgs {
             (None, Some((_, m))) => m.shape[m.shape.len() - 1],
             (None, None) => 2,
         };
+        // Sized from the shapes alone: the default ones(d) and eye(d) are made only after.
+        let loc_shape = loc.as_ref().map_or_else(|| vec![d], |l| l.shape.clone());
+        let matrix_shape = matrix
+            .as_ref()
+            .map_or_else(|| vec![d, d], |(_, m)| m.shape.clone());
+        let size = Size {
+            n: self.num_samples,
+            loc: &loc_shape,
+            matrix: &matrix_shape,
+            dtype: self.dtype,
+            json,
+        };
+        check_memory(method, &size)?;
         let loc = loc.unwrap_or_else(|| Array::ones(&[d]));
         let (param_name, matrix) = matrix.unwrap_or_else(|| ("covariance", Array::eye(d)));
-        check_memory(method, self.num_samples, &loc, &matrix, self.dtype)?;
 
         let device = tchdist::device::device(&self.device)?;
         if let Some(n) = self.threads {
@@ -136,25 +154,62 @@ impl CaseArgs {
     }
 }
 
-/// Refuses, before allocating, a size whose tensors would not fit in available memory.
-fn check_memory(
-    method: JacobianMethod,
+/// The sizes of a case, read from the flags before any tensor exists.
+struct Size<'a> {
     n: i64,
-    loc: &Array,
-    matrix: &Array,
+    loc: &'a [i64],
+    matrix: &'a [i64],
     dtype: Dtype,
-) -> Result<()> {
-    let d = *loc.shape.last().unwrap_or(&1) as u64;
-    let batch: u64 = matrix.shape[..matrix.shape.len().saturating_sub(2)]
+    json: bool,
+}
+
+/// Bytes per printed element of a JSON result: about 25 characters, held up to three times
+/// (each tensor's text, the whole reply, and for `check` the parsed reply).
+const JSON_BYTES_PER_ELEMENT: u128 = 80;
+
+/// The batch shapes of `loc` and of the matrix broadcast together, as elements.
+fn broadcast_batch(loc: &[i64], matrix: &[i64]) -> u64 {
+    let loc_batch = &loc[..loc.len().saturating_sub(1)];
+    let mat_batch = &matrix[..matrix.len().saturating_sub(2)];
+    let rank = loc_batch.len().max(mat_batch.len());
+    (0..rank)
+        .map(|i| {
+            let dim = |s: &[i64]| {
+                (i + s.len())
+                    .checked_sub(rank)
+                    .map_or(1, |j| s[j].max(1) as u64)
+            };
+            dim(loc_batch).max(dim(mat_batch))
+        })
+        .fold(1u64, u64::saturating_mul)
+}
+
+/// Refuses, before allocating, a size whose tensors would not fit in available memory.
+fn check_memory(method: JacobianMethod, size: &Size) -> Result<()> {
+    let n = size.n;
+    let d = *size.loc.last().unwrap_or(&1) as u64;
+    let batch = broadcast_batch(size.loc, size.matrix);
+    let loc_numel: u64 = size
+        .loc
         .iter()
-        .chain(&loc.shape[..loc.shape.len() - 1])
-        .map(|&s| s.max(1) as u64)
-        .max()
-        .unwrap_or(1)
-        .max(1);
-    let loc_numel: u64 = loc.shape.iter().map(|&s| s as u64).product();
-    let elem = if dtype == Dtype::F32 { 4 } else { 8 };
-    let need = estimated_bytes(method, n as u64, batch, d, loc_numel, elem);
+        .map(|&s| s.max(0) as u64)
+        .fold(1, u64::saturating_mul);
+    let matrix_numel: u64 = size
+        .matrix
+        .iter()
+        .map(|&s| s.max(0) as u64)
+        .fold(1, u64::saturating_mul);
+    let elem = if size.dtype == Dtype::F32 { 4 } else { 8 };
+    // The parsed arrays (f64) are held beside their tensors.
+    let inputs = u128::from(loc_numel.saturating_add(matrix_numel)) * 8;
+    let mut need =
+        estimated_bytes(method, n as u64, batch, d, loc_numel, elem).saturating_add(inputs);
+    if size.json {
+        // samples (n, B, d), log_prob (n, B) and the Jacobian (n, B, loc...).
+        let outputs = u128::from(n as u64) * u128::from(batch);
+        let elements = outputs * (u128::from(d) + 1 + u128::from(loc_numel));
+        need = need.saturating_add(elements.saturating_mul(JSON_BYTES_PER_ELEMENT));
+    }
     check_available(need, &format!("--num-samples {n} with --method {method}")).map_err(|e| {
         if matches!(method, JacobianMethod::Vectorized | JacobianMethod::Batched) {
             anyhow::anyhow!(
@@ -166,7 +221,7 @@ fn check_memory(
     })
 }
 
-/// Refuses `need` bytes when MemAvailable is smaller, naming both sizes.
+/// Refuses `need` bytes when the memory available is smaller, naming both sizes.
 pub fn check_available(need: u128, what: &str) -> Result<()> {
     let available = available_memory();
     if need > available {
@@ -179,17 +234,67 @@ pub fn check_available(need: u128, what: &str) -> Result<()> {
     Ok(())
 }
 
-/// MemAvailable from /proc/meminfo, or 16 GiB where it cannot be read.
+/// The least of: MemAvailable from /proc/meminfo (16 GiB where it cannot be read), the room
+/// left under the address-space limit (RLIMIT_AS), and the room left under the cgroup's
+/// memory limit (v2 memory.max, v1 memory.limit_in_bytes).
 fn available_memory() -> u128 {
-    std::fs::read_to_string("/proc/meminfo")
+    let meminfo = std::fs::read_to_string("/proc/meminfo")
         .ok()
-        .and_then(|text| {
-            text.lines()
-                .find_map(|l| l.strip_prefix("MemAvailable:"))
-                .and_then(|v| v.split_whitespace().next()?.parse::<u128>().ok())
-        })
+        .and_then(|text| kib_field(&text, "MemAvailable:"))
+        .unwrap_or(16 << 30);
+    [Some(meminfo), address_space_left(), cgroup_memory_left()]
+        .into_iter()
+        .flatten()
+        .min()
+        .unwrap_or(meminfo)
+}
+
+/// A `Name:   123 kB` line of a /proc file, in bytes.
+fn kib_field(text: &str, name: &str) -> Option<u128> {
+    text.lines()
+        .find_map(|l| l.strip_prefix(name))
+        .and_then(|v| v.split_whitespace().next()?.parse::<u128>().ok())
         .map(|kib| kib * 1024)
-        .unwrap_or(16 << 30)
+}
+
+/// RLIMIT_AS less the address space already mapped (VmSize); None when unlimited.
+fn address_space_left() -> Option<u128> {
+    let limit = rustix::process::getrlimit(rustix::process::Resource::As)
+        .current
+        .map(u128::from)?;
+    let used = std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|text| kib_field(&text, "VmSize:"))
+        .unwrap_or(0);
+    Some(limit.saturating_sub(used))
+}
+
+/// The cgroup's memory limit less its usage; None when there is no limit.
+fn cgroup_memory_left() -> Option<u128> {
+    let read =
+        |path: String| -> Option<u128> { std::fs::read_to_string(path).ok()?.trim().parse().ok() };
+    let cgroups = std::fs::read_to_string("/proc/self/cgroup").ok()?;
+    for line in cgroups.lines() {
+        let mut parts = line.splitn(3, ':');
+        let (hierarchy, controllers, path) = (parts.next()?, parts.next()?, parts.next()?);
+        if hierarchy == "0" && controllers.is_empty() {
+            let dir = format!("/sys/fs/cgroup{}", path.trim_end_matches('/'));
+            if let Some(max) = read(format!("{dir}/memory.max")) {
+                let current = read(format!("{dir}/memory.current")).unwrap_or(0);
+                return Some(max.saturating_sub(current));
+            }
+        } else if controllers.split(',').any(|c| c == "memory") {
+            let dir = format!("/sys/fs/cgroup/memory{}", path.trim_end_matches('/'));
+            let max = read(format!("{dir}/memory.limit_in_bytes"))?;
+            // cgroup v1 reports "no limit" as a huge page-rounded number.
+            if max >= 1 << 62 {
+                return None;
+            }
+            let current = read(format!("{dir}/memory.usage_in_bytes")).unwrap_or(0);
+            return Some(max.saturating_sub(current));
+        }
+    }
+    None
 }
 
 fn human(bytes: u128) -> String {

@@ -1,10 +1,13 @@
 //! `tchdist check`: runs a case in tchdist and in the set-up Python (the PyTorch twin of the
 //! chosen method) and reports, per tensor, whether the bits agree.
 
-use std::io::Write;
+use std::io::{Read, Write};
+use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
-use std::time::Instant;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail, Context, Result};
 use serde_json::{json, Value};
@@ -14,6 +17,7 @@ use tchdist::testing::compare;
 
 use super::case::CaseArgs;
 use super::jacobian::Method;
+use super::signals;
 
 /// Flags of `tchdist check`.
 #[derive(Debug, clap::Args)]
@@ -43,13 +47,24 @@ pub struct Args {
     /// Print nothing; the exit status tells the outcome
     #[arg(short, long)]
     pub quiet: bool,
+    /// Stop Python (and fail) when it has not answered after this many seconds
+    #[arg(long, default_value_t = 600.0, value_name = "S", value_parser = parse_timeout)]
+    pub timeout_s: f64,
+}
+
+/// `--timeout-s`: a positive, finite number of seconds.
+fn parse_timeout(text: &str) -> std::result::Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(s) if s.is_finite() && s > 0.0 && s < 1e9 => Ok(s),
+        _ => Err(format!("'{text}' is not a number of seconds (more than 0)")),
+    }
 }
 
 /// Returns the table and whether everything agreed.
 pub fn run(args: &Args) -> Result<(Vec<u8>, bool)> {
     let python = find_python(args.python.as_ref())?;
     let method = args.method.library();
-    let case = args.case.case(method)?;
+    let case = args.case.case_with_output(method, true)?;
 
     let start = Instant::now();
     tch::manual_seed(case.seed as i64);
@@ -69,7 +84,14 @@ pub fn run(args: &Args) -> Result<(Vec<u8>, bool)> {
         "loc": case.loc_array.to_json(),
         "matrix": case.matrix_array.to_json(),
     }]);
-    let reply = run_python(&python, &request)?;
+    // The reply carries every element of the three tensors as a decimal u64 (at most 20
+    // digits and a comma), plus their shapes and a little JSON around them.
+    let elements = ours.samples.numel() + ours.log_prob.numel() + ours.jacobian.numel();
+    let limits = Limits {
+        timeout: Duration::from_secs_f64(args.timeout_s),
+        stdout_bytes: (elements as u64).saturating_mul(24).saturating_add(1 << 20),
+    };
+    let reply = run_python(&python, &request, &limits)?;
     let theirs = &reply["results"][0];
 
     let mut table = format!(
@@ -151,19 +173,29 @@ fn compare_with(
     Ok(compare(tensor, &values)?)
 }
 
-/// `--python`, else `$TCHDIST_PYTHON`, else the venv that scripts/setup creates.
+/// `--python`, else `$TCHDIST_PYTHON`, else the venv that scripts/setup creates under
+/// `$XDG_CACHE_HOME` (used only when absolute, as the XDG spec says) or `$HOME/.cache`.
 fn find_python(explicit: Option<&PathBuf>) -> Result<PathBuf> {
-    let path = explicit
+    let absolute = |name: &str| {
+        std::env::var_os(name)
+            .map(PathBuf::from)
+            .filter(|p| p.is_absolute())
+    };
+    let path = match explicit
         .cloned()
         .or_else(|| std::env::var_os("TCHDIST_PYTHON").map(PathBuf::from))
-        .unwrap_or_else(|| {
-            let cache = std::env::var_os("XDG_CACHE_HOME")
-                .map(PathBuf::from)
-                .unwrap_or_else(|| {
-                    PathBuf::from(std::env::var_os("HOME").unwrap_or_default()).join(".cache")
-                });
-            cache.join("tchdist/torch-2.13.0/bin/python")
-        });
+    {
+        Some(path) => path,
+        None => absolute("XDG_CACHE_HOME")
+            .or_else(|| absolute("HOME").map(|home| home.join(".cache")))
+            .map(|cache| cache.join("tchdist/torch-2.13.0/bin/python"))
+            .ok_or_else(|| {
+                anyhow!(
+                    "no Python with torch 2.13.0: HOME is not set (nor XDG_CACHE_HOME); \
+                     pass --python PATH or set TCHDIST_PYTHON"
+                )
+            })?,
+    };
     if !path.is_file() {
         bail!(
             "no Python with torch 2.13.0 at {}: run scripts/setup, or pass --python PATH",
@@ -173,9 +205,11 @@ fn find_python(explicit: Option<&PathBuf>) -> Result<PathBuf> {
     Ok(path)
 }
 
-fn run_python(python: &PathBuf, request: &Value) -> Result<Value> {
+fn run_python(python: &PathBuf, request: &Value, limits: &Limits) -> Result<Value> {
+    // Its own process group, so that stopping it stops whatever it started too.
     let mut child = Command::new(python)
         .args(["-c", PYTORCH_TWIN])
+        .process_group(0)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -186,28 +220,82 @@ fn run_python(python: &PathBuf, request: &Value) -> Result<Value> {
                 python.display()
             )
         })?;
-    child
-        .stdin
-        .take()
-        .ok_or_else(|| anyhow!("python's stdin is not piped"))?
-        .write_all(request.to_string().as_bytes())?;
-    let out = child.wait_with_output()?;
-    if !out.status.success() {
-        let err = String::from_utf8_lossy(&out.stderr);
-        let last = err
-            .lines()
-            .rev()
-            .find(|l| !l.trim().is_empty())
-            .unwrap_or("no message");
-        if last.contains("No module named 'torch'") {
+    let _guard = signals::ChildGuard::new(child.id());
+    let (Some(mut stdin), Some(stdout), Some(stderr)) =
+        (child.stdin.take(), child.stdout.take(), child.stderr.take())
+    else {
+        let _ = child.kill();
+        let _ = child.wait();
+        bail!("python's standard streams are not piped");
+    };
+    // The request is written, and both outputs read, on their own threads: a Python that
+    // exits early (EPIPE on the request) or floods its output is the child's failure, reported
+    // below, never mistaken for a closed stdout of tchdist.
+    let text = request.to_string();
+    let writer = std::thread::spawn(move || {
+        let _ = stdin.write_all(text.as_bytes());
+    });
+    let stdout_limit = limits.stdout_bytes;
+    let overflowed = Arc::new(AtomicBool::new(false));
+    let flag = Arc::clone(&overflowed);
+    let out_reader = std::thread::spawn(move || {
+        let (out, over) = read_at_most(stdout, stdout_limit);
+        flag.store(over, Ordering::SeqCst);
+        (out, over)
+    });
+    let err_reader = std::thread::spawn(move || read_tail(stderr, STDERR_TAIL));
+    let deadline = Instant::now() + limits.timeout;
+    let status = loop {
+        if let Some(status) = child.try_wait()? {
+            break Some(status);
+        }
+        if Instant::now() >= deadline || overflowed.load(Ordering::SeqCst) {
+            signals::kill_group(child.id());
+            let _ = child.wait();
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let _ = writer.join();
+    let (out, overflow) = out_reader
+        .join()
+        .map_err(|_| anyhow!("reading python's output failed"))?;
+    let err = err_reader
+        .join()
+        .map_err(|_| anyhow!("reading python's errors failed"))?;
+    if overflow {
+        bail!("python printed more than the {stdout_limit} bytes its reply can take; stopped it");
+    }
+    let Some(status) = status else {
+        bail!(
+            "python did not finish within {} s (--timeout-s); stopped it",
+            limits.timeout.as_secs_f64()
+        );
+    };
+    if !status.success() {
+        let err = String::from_utf8_lossy(&err);
+        let last = err.lines().rev().find(|l| !l.trim().is_empty());
+        if last.is_some_and(|l| l.contains("No module named")) {
             bail!(
-                "{} has no torch: run scripts/setup, or pass --python PATH",
-                python.display()
+                "{} lacks a module torch needs ({}): run scripts/setup, or pass --python PATH",
+                python.display(),
+                last.unwrap_or_default().trim()
             );
         }
-        bail!("python failed: {last}");
+        if let Some(sig) = status.signal() {
+            bail!(
+                "python was killed by signal {sig} ({}){}",
+                signal_name(sig),
+                last.map(|l| format!(": {}", l.trim())).unwrap_or_default()
+            );
+        }
+        let code = status.code().unwrap_or(-1);
+        match last {
+            Some(last) => bail!("python failed (exit status {code}): {}", last.trim()),
+            None => bail!("python failed (exit status {code}) without a message"),
+        }
     }
-    let reply: Value = serde_json::from_slice(&out.stdout).context("python printed no JSON")?;
+    let reply: Value = serde_json::from_slice(&out).context("python printed no JSON")?;
     let version = reply["torch"].as_str().unwrap_or_default();
     if !version.starts_with("2.13.0") {
         bail!(
@@ -216,4 +304,60 @@ fn run_python(python: &PathBuf, request: &Value) -> Result<Value> {
         );
     }
     Ok(reply)
+}
+
+/// Bytes of Python's stderr kept (its end, where the exception is).
+const STDERR_TAIL: usize = 64 << 10;
+
+/// How long the child may run and how much it may print.
+struct Limits {
+    timeout: Duration,
+    stdout_bytes: u64,
+}
+
+/// Up to `limit` bytes, and whether there was more (reading stops there).
+fn read_at_most(pipe: impl Read, limit: u64) -> (Vec<u8>, bool) {
+    let mut out = Vec::new();
+    let _ = pipe.take(limit.saturating_add(1)).read_to_end(&mut out);
+    let over = out.len() as u64 > limit;
+    (out, over)
+}
+
+/// Everything read until EOF, of which only the last `keep` bytes are kept.
+fn read_tail(mut pipe: impl Read, keep: usize) -> Vec<u8> {
+    let mut tail = Vec::new();
+    let mut buf = [0u8; 8192];
+    loop {
+        match pipe.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(k) => {
+                tail.extend_from_slice(&buf[..k]);
+                if tail.len() > 2 * keep {
+                    tail.drain(..tail.len() - keep);
+                }
+            }
+        }
+    }
+    if tail.len() > keep {
+        tail.drain(..tail.len() - keep);
+    }
+    tail
+}
+
+fn signal_name(sig: i32) -> &'static str {
+    match sig {
+        signal_hook::consts::SIGHUP => "SIGHUP",
+        signal_hook::consts::SIGINT => "SIGINT",
+        signal_hook::consts::SIGQUIT => "SIGQUIT",
+        signal_hook::consts::SIGILL => "SIGILL",
+        signal_hook::consts::SIGABRT => "SIGABRT",
+        signal_hook::consts::SIGBUS => "SIGBUS",
+        signal_hook::consts::SIGFPE => "SIGFPE",
+        signal_hook::consts::SIGKILL => "SIGKILL",
+        signal_hook::consts::SIGSEGV => "SIGSEGV",
+        signal_hook::consts::SIGPIPE => "SIGPIPE",
+        signal_hook::consts::SIGTERM => "SIGTERM",
+        signal_hook::consts::SIGXCPU => "SIGXCPU",
+        _ => "signal",
+    }
 }

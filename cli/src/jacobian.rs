@@ -81,7 +81,9 @@ pub fn list_methods() -> Vec<u8> {
 
 pub fn run(args: &Args) -> Result<Vec<u8>> {
     let method = args.method.library();
-    let case = args.case.case(method)?;
+    let case = args
+        .case
+        .case_with_output(method, args.output.format == Format::Json)?;
     tch::manual_seed(case.seed as i64);
     let run = mvn_log_prob_jacobian(&case.loc, &case.param, case.num_samples, method)?;
     args.output.emit(render(&run, args.output.format)?)

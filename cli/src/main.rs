@@ -10,6 +10,7 @@ mod input;
 mod jacobian;
 mod output;
 mod sample;
+mod signals;
 
 use std::io::{self, Write};
 use std::process::ExitCode;
@@ -71,10 +72,12 @@ static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
 /// Parses the command line, runs the subcommand, and maps every failure to one stderr line.
 fn main() -> ExitCode {
+    let stdout_closed = stdout_was_closed();
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(err) => return clap_exit(&err),
     };
+    signals::install();
     let result = match &cli.command {
         Command::Jacobian(args) => jacobian::run(args).map(|out| (out, true)),
         Command::Check(args) => check::run(args),
@@ -83,17 +86,50 @@ fn main() -> ExitCode {
         Command::Bench(args) => bench::run(args).map(|out| (out, true)),
         Command::ListMethods => Ok((jacobian::list_methods(), true)),
     };
-    match result.and_then(|(out, ok)| write_stdout(&out).map(|()| ok)) {
-        Ok(true) => ExitCode::SUCCESS,
-        Ok(false) => ExitCode::from(EXIT_DIFFER),
-        Err(err) => {
-            if is_broken_pipe(&err) {
-                return ExitCode::SUCCESS;
-            }
-            eprintln!("error: {}", one_line(&err));
-            ExitCode::from(EXIT_ERROR)
-        }
+    let (out, ok) = match result {
+        Ok(done) => done,
+        Err(err) => return fail(&err),
+    };
+    if stdout_closed && !out.is_empty() {
+        return fail(&anyhow::anyhow!(
+            "stdout is closed, so the result cannot be printed (use --output FILE or --quiet)"
+        ));
     }
+    match write_stdout(&out) {
+        Ok(()) if ok => ExitCode::SUCCESS,
+        Ok(()) => ExitCode::from(EXIT_DIFFER),
+        // Only tchdist's own stdout closing early (`tchdist ... | head`) ends quietly.
+        Err(err) if is_broken_pipe(&err) => ExitCode::SUCCESS,
+        Err(err) => fail(&err),
+    }
+}
+
+/// The one stderr line and exit code 2.
+fn fail(err: &anyhow::Error) -> ExitCode {
+    eprintln!("error: {}", one_line(err));
+    ExitCode::from(EXIT_ERROR)
+}
+
+/// Whether the process started with file descriptor 1 closed (`>&-`). Rust's runtime opens
+/// /dev/null read-write in its place before `main` (so that no file opened later becomes
+/// stdout); a shell redirect (`>/dev/null`) opens it write-only, so the two are told apart
+/// (through /proc: the device behind fd 1 and the flags it was opened with).
+fn stdout_was_closed() -> bool {
+    use std::os::unix::fs::{FileTypeExt, MetadataExt};
+    /// /dev/null's device number, makedev(1, 3).
+    const DEV_NULL: u64 = (1 << 8) | 3;
+    let Ok(meta) = std::fs::metadata("/proc/self/fd/1") else {
+        return true;
+    };
+    let read_write = std::fs::read_to_string("/proc/self/fdinfo/1")
+        .ok()
+        .and_then(|info| {
+            let flags = info.lines().find_map(|l| l.strip_prefix("flags:"))?;
+            u32::from_str_radix(flags.trim(), 8).ok()
+        })
+        // O_ACCMODE is 0o3, O_RDWR 0o2.
+        .is_some_and(|flags| flags & 0o3 == 0o2);
+    meta.file_type().is_char_device() && meta.rdev() == DEV_NULL && read_write
 }
 
 /// `--help` and `--version` go to stdout with status 0; a usage error is one stderr line.
@@ -139,18 +175,23 @@ fn is_broken_pipe(err: &anyhow::Error) -> bool {
 }
 
 /// The error and its causes on one line: `outer: cause: root cause`, each cause cut at its
-/// first newline (PyTorch's constraint messages continue with the offending tensor).
+/// first newline (PyTorch's constraint messages continue with the offending tensor). A
+/// tchdist error already carries libtorch's words, so its source (the same message) is not
+/// repeated; tch's own `Internal torch error: ` prefix is dropped.
 fn one_line(err: &anyhow::Error) -> String {
-    let parts: Vec<String> = err
-        .chain()
-        .map(|e| {
-            e.to_string()
-                .lines()
-                .next()
-                .unwrap_or_default()
-                .trim_end()
-                .to_string()
-        })
-        .collect();
+    let mut parts: Vec<String> = Vec::new();
+    for e in err.chain() {
+        let text = e.to_string();
+        let first = text.lines().next().unwrap_or_default().trim_end();
+        let first = first
+            .strip_prefix("Internal torch error: ")
+            .unwrap_or(first);
+        if !parts.iter().any(|p| p.contains(first)) {
+            parts.push(first.to_string());
+        }
+        if e.downcast_ref::<tchdist::Error>().is_some() {
+            break;
+        }
+    }
     parts.join(": ")
 }

@@ -39,7 +39,9 @@ pub struct LogProbArgs {
 
 /// `dist.sample((n,))` after `torch.manual_seed(seed)`.
 pub fn run_sample(args: &SampleArgs) -> Result<Vec<u8>> {
-    let case = args.case.case(JacobianMethod::Analytic)?;
+    let case = args
+        .case
+        .case_with_output(JacobianMethod::Analytic, args.output.format == Format::Json)?;
     let dist = MultivariateNormal::new(&case.loc, case.param, true)?;
     tch::manual_seed(case.seed as i64);
     let samples = dist.sample(&[case.num_samples])?;

@@ -633,17 +633,26 @@ pub fn estimated_bytes(
     let outputs = num_samples.saturating_mul(batch.max(1));
     let n = u128::from(outputs);
     let (d128, loc) = (u128::from(d), u128::from(loc_numel));
-    let base = n * d128 * 4 + n * loc + d128 * d128 * u128::from(batch.max(1));
+    // Saturating throughout: a size past u128 is "too big", never a wrapped small number.
+    let mul = |factors: &[u128]| factors.iter().fold(1u128, |a, &b| a.saturating_mul(b));
+    let base = mul(&[n, d128, 4])
+        .saturating_add(mul(&[n, loc]))
+        .saturating_add(mul(&[d128, d128, u128::from(batch.max(1))]));
     let extra = match method {
         JacobianMethod::Vectorized | JacobianMethod::Batched | JacobianMethod::Jacrev => {
             let row = basis_row_bytes(outputs, d, loc_numel, elem).max(1);
             let rows = (BASIS_MEMORY_BUDGET / row).max(1).min(outputs.max(1));
-            u128::from(rows) * (n + u128::from(row) / u128::from(elem.max(1)))
+            mul(&[
+                u128::from(rows),
+                n.saturating_add(u128::from(row) / u128::from(elem.max(1))),
+            ])
         }
-        JacobianMethod::Forward => loc * n * (d128 + 1),
+        // The whole N x N one-hot basis, made before its rows are fed one by one.
+        JacobianMethod::BatchedLoop => mul(&[n, n]),
+        JacobianMethod::Forward => mul(&[loc, n, d128.saturating_add(1)]),
         _ => 0,
     };
-    (base + extra) * 4 * u128::from(elem)
+    mul(&[base.saturating_add(extra), 4, u128::from(elem)])
 }
 
 /// The benchmark case: `loc = zeros(d)` and a random SPD covariance made from `seed`,

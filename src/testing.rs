@@ -1,9 +1,38 @@
 //! Comparing tensors the way `torch.testing` and tchdist's parity checks do: bit identity,
 //! distance in units in the last place (ULP) of the tensor's dtype, absolute difference.
 
+use std::path::PathBuf;
+
 use tch::{Kind, Tensor};
 
 use crate::error::{Error, Result};
+
+/// The Python with torch 2.13.0 that cross-checks run: `$TCHDIST_PYTHON`, else the virtual
+/// environment that tchdist's `scripts/setup` creates,
+/// `$XDG_CACHE_HOME/tchdist/torch-2.13.0/bin/python` (`XDG_CACHE_HOME` only when it is an
+/// absolute path, as the XDG spec requires), else `$HOME/.cache/tchdist/torch-2.13.0/bin/python`.
+/// `None` when none of these variables is set (never a path relative to the current
+/// directory). Whether the file exists is the caller's to check.
+///
+/// ```
+/// if let Some(python) = tchdist::testing::setup_python() {
+///     assert!(python.is_absolute() || std::env::var_os("TCHDIST_PYTHON").is_some());
+/// }
+/// ```
+pub fn setup_python() -> Option<PathBuf> {
+    let absolute = |name: &str| {
+        std::env::var_os(name)
+            .map(PathBuf::from)
+            .filter(|p| p.is_absolute())
+    };
+    std::env::var_os("TCHDIST_PYTHON")
+        .map(PathBuf::from)
+        .or_else(|| {
+            absolute("XDG_CACHE_HOME")
+                .or_else(|| absolute("HOME").map(|home| home.join(".cache")))
+                .map(|cache| cache.join("tchdist/torch-2.13.0/bin/python"))
+        })
+}
 
 /// How two float tensors of the same shape differ.
 #[derive(Clone, Copy, Debug, PartialEq)]

@@ -176,26 +176,15 @@ fn compare_with(
 /// `--python`, else `$TCHDIST_PYTHON`, else the venv that scripts/setup creates under
 /// `$XDG_CACHE_HOME` (used only when absolute, as the XDG spec says) or `$HOME/.cache`.
 fn find_python(explicit: Option<&PathBuf>) -> Result<PathBuf> {
-    let absolute = |name: &str| {
-        std::env::var_os(name)
-            .map(PathBuf::from)
-            .filter(|p| p.is_absolute())
-    };
-    let path = match explicit
+    let path = explicit
         .cloned()
-        .or_else(|| std::env::var_os("TCHDIST_PYTHON").map(PathBuf::from))
-    {
-        Some(path) => path,
-        None => absolute("XDG_CACHE_HOME")
-            .or_else(|| absolute("HOME").map(|home| home.join(".cache")))
-            .map(|cache| cache.join("tchdist/torch-2.13.0/bin/python"))
-            .ok_or_else(|| {
-                anyhow!(
-                    "no Python with torch 2.13.0: HOME is not set (nor XDG_CACHE_HOME); \
-                     pass --python PATH or set TCHDIST_PYTHON"
-                )
-            })?,
-    };
+        .or_else(tchdist::testing::setup_python)
+        .ok_or_else(|| {
+            anyhow!(
+                "no Python with torch 2.13.0: HOME is not set (nor XDG_CACHE_HOME); \
+                 pass --python PATH or set TCHDIST_PYTHON"
+            )
+        })?;
     if !path.is_file() {
         bail!(
             "no Python with torch 2.13.0 at {}: run scripts/setup, or pass --python PATH",

@@ -12,16 +12,8 @@ use tch::{Kind, Tensor};
 /// The Python of the set-up venv (torch 2.13.0): `$TCHDIST_PYTHON`, else the default venv
 /// path. Missing Python is a failure that says how to get one, never a skip.
 pub fn python() -> PathBuf {
-    let path = std::env::var_os("TCHDIST_PYTHON")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            let cache = std::env::var_os("XDG_CACHE_HOME")
-                .map(PathBuf::from)
-                .unwrap_or_else(|| {
-                    PathBuf::from(std::env::var_os("HOME").unwrap_or_default()).join(".cache")
-                });
-            cache.join("tchdist/torch-2.13.0/bin/python")
-        });
+    let path = tchdist::testing::setup_python()
+        .expect("TCHDIST_PYTHON, XDG_CACHE_HOME or HOME is set: run scripts/setup");
     assert!(
         path.exists(),
         "no Python with torch 2.13.0 at {}: run scripts/setup (parity tests never skip)",

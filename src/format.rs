@@ -181,7 +181,14 @@ fn numel(shape: &[usize]) -> Option<usize> {
 /// Python's `repr` of a tuple whose items print as `items`: `()`, `(5,)`, `(2, 3)`,
 /// `(None, 0)`. The one tuple repr of the crate (shapes in messages, argnums, in_dims, .npy
 /// headers).
-pub(crate) fn py_tuple<T: std::fmt::Display>(items: impl IntoIterator<Item = T>) -> String {
+///
+/// ```
+/// use tchdist::format::py_tuple;
+/// assert_eq!(py_tuple([5]), "(5,)");
+/// assert_eq!(py_tuple([2, 3]), "(2, 3)");
+/// assert_eq!(py_tuple(Vec::<i64>::new()), "()");
+/// ```
+pub fn py_tuple<T: std::fmt::Display>(items: impl IntoIterator<Item = T>) -> String {
     let items: Vec<String> = items.into_iter().map(|item| item.to_string()).collect();
     match items.as_slice() {
         [one] => format!("({one},)"),

@@ -5,6 +5,7 @@ use anyhow::{bail, Result};
 use clap::{ArgGroup, ValueEnum};
 use tch::{Kind, Tensor};
 use tchdist::distributions::MvnParam;
+use tchdist::format::py_tuple;
 use tchdist::mvn_jacobian::{estimated_bytes, JacobianMethod};
 
 use super::input::Array;
@@ -13,17 +14,19 @@ use super::input::Array;
 #[derive(Debug, Clone, clap::Args)]
 #[command(group(ArgGroup::new("matrix").args(["covariance", "precision", "scale_tril"]).multiple(false)))]
 pub struct CaseArgs {
-    /// Mean vector as JSON, e.g. '[1, 1]'; batched: '[[0, 0], [1, 1]]' (default: ones(d))
-    #[arg(long, value_name = "JSON")]
+    /// Mean vector as JSON, e.g. '[1, 1]'; batched: '[[0, 0], [1, 1]]' (default: ones(d)). Every
+    /// tensor flag also takes @FILE: a .npy, an .npz as @FILE.npz:KEY, or a .json file; @- reads
+    /// JSON or .npy from stdin
+    #[arg(long, value_name = "JSON|@FILE")]
     pub loc: Option<String>,
-    /// Covariance matrix as JSON, e.g. '[[1, 0], [0, 1]]' (default: the identity)
-    #[arg(long, value_name = "JSON")]
+    /// Covariance matrix, e.g. '[[1, 0], [0, 1]]' (default: the identity)
+    #[arg(long, value_name = "JSON|@FILE")]
     pub covariance: Option<String>,
-    /// Precision matrix (inverse covariance) as JSON, instead of --covariance
-    #[arg(long, value_name = "JSON")]
+    /// Precision matrix (inverse covariance), instead of --covariance
+    #[arg(long, value_name = "JSON|@FILE")]
     pub precision: Option<String>,
-    /// Lower-triangular Cholesky factor of the covariance as JSON, instead of --covariance
-    #[arg(long = "scale-tril", value_name = "JSON")]
+    /// Lower-triangular Cholesky factor of the covariance, instead of --covariance
+    #[arg(long = "scale-tril", value_name = "JSON|@FILE")]
     pub scale_tril: Option<String>,
     /// Number of samples
     #[arg(short = 'n', long, default_value_t = 10, value_name = "N")]
@@ -75,18 +78,33 @@ pub struct Case {
     pub loc_array: Array,
     pub matrix_array: Array,
     pub param_name: &'static str,
+    /// `--value`: the caller's points `(S..., d)`, instead of drawn samples.
+    pub value: Option<(Tensor, Array)>,
+}
+
+impl Case {
+    /// How many points the log-probabilities are taken at: `-n`, or the leading size of the
+    /// `--value` points.
+    pub fn outputs(&self) -> i64 {
+        match &self.value {
+            Some((_, points)) => points.shape[..points.shape.len() - 1].iter().product(),
+            None => self.num_samples,
+        }
+    }
 }
 
 impl CaseArgs {
     /// Parses and checks the flags, applies `--threads`, and makes the tensors; the size is
-    /// checked against available memory for `method` before anything large is allocated.
-    pub fn case(&self, method: JacobianMethod) -> Result<Case> {
-        self.case_with_output(method, false)
-    }
-
-    /// [`CaseArgs::case`] for a result printed as JSON (`json`: `--format json`, or `check`'s
-    /// exchange with Python), whose text the memory check counts as well.
-    pub fn case_with_output(&self, method: JacobianMethod, json: bool) -> Result<Case> {
+    /// checked against available memory for `method` before anything large is allocated,
+    /// counting a result printed as JSON (`json`: `--format json`, or `check`'s exchange with
+    /// Python) and the `--value` points (`value`: the flag's text) when given.
+    pub fn case_with(
+        &self,
+        method: JacobianMethod,
+        json: bool,
+        value: Option<&str>,
+    ) -> Result<Case> {
+        let room = |bytes: u128, flag: &str| check_available(bytes, &format!("reading {flag}"));
         if self.num_samples < 1 {
             bail!("--num-samples must be at least 1, got {}", self.num_samples);
         }
@@ -97,12 +115,15 @@ impl CaseArgs {
         ]
         .into_iter()
         .find_map(|(flag, name, text)| text.as_ref().map(|t| (flag, name, t)))
-        .map(|(flag, name, text)| Array::parse(flag, text).map(|a| (name, a)))
+        .map(|(flag, name, text)| Array::from_flag(flag, text, &room).map(|a| (name, a)))
         .transpose()?;
         let loc = self
             .loc
             .as_ref()
-            .map(|text| Array::parse("--loc", text))
+            .map(|text| Array::from_flag("--loc", text, &room))
+            .transpose()?;
+        let value = value
+            .map(|text| Array::from_flag("--value", text, &room))
             .transpose()?;
         let d = match (&loc, &matrix) {
             (Some(l), _) => l.shape[l.shape.len() - 1],
@@ -110,12 +131,28 @@ impl CaseArgs {
             (None, None) => 2,
         };
         // Sized from the shapes alone: the default ones(d) and eye(d) are made only after.
-        let loc_shape = loc.as_ref().map_or_else(|| vec![d], |l| l.shape.clone());
+        let loc_shape = loc_shape_of(&loc, d);
         let matrix_shape = matrix
             .as_ref()
             .map_or_else(|| vec![d, d], |(_, m)| m.shape.clone());
+        // With --value, one log-probability per point: the points' leading dimensions.
+        let n = value.as_ref().map_or(self.num_samples, |v| {
+            v.shape[..v.shape.len() - 1]
+                .iter()
+                .fold(1i64, |acc, &s| acc.saturating_mul(s))
+        });
+        if let Some(v) = &value {
+            let event = v.shape[v.shape.len() - 1];
+            if event != d {
+                bail!(
+                    "--value: points of shape {} do not end in the event size of --loc {} (d = {d})",
+                    py_tuple(&v.shape),
+                    py_tuple(&loc_shape_of(&loc, d)),
+                );
+            }
+        }
         let size = Size {
-            n: self.num_samples,
+            n,
             loc: &loc_shape,
             matrix: &matrix_shape,
             dtype: self.dtype,
@@ -133,6 +170,9 @@ impl CaseArgs {
         let on = |a: &Array| -> Result<Tensor> { Ok(a.to_tensor(kind)?.f_to_device(device)?) };
         let loc_tensor = on(&loc)?;
         let matrix_tensor = on(&matrix)?;
+        let value = value
+            .map(|v| Ok::<_, anyhow::Error>((on(&v)?, v)))
+            .transpose()?;
         let param = match param_name {
             "precision" => MvnParam::PrecisionMatrix(matrix_tensor),
             "scale_tril" => MvnParam::ScaleTril(matrix_tensor),
@@ -146,12 +186,18 @@ impl CaseArgs {
             loc_array: loc,
             matrix_array: matrix,
             param_name,
+            value,
         })
     }
 
     pub fn device_is_cpu(&self) -> bool {
         self.device == "cpu"
     }
+}
+
+/// The shape of `--loc`, or of its default `ones(d)`.
+fn loc_shape_of(loc: &Option<Array>, d: i64) -> Vec<i64> {
+    loc.as_ref().map_or_else(|| vec![d], |l| l.shape.clone())
 }
 
 /// The sizes of a case, read from the flags before any tensor exists.

@@ -12,11 +12,12 @@ use std::time::{Duration, Instant};
 use anyhow::{anyhow, bail, Context, Result};
 use serde_json::{json, Value};
 use tch::Tensor;
-use tchdist::mvn_jacobian::{mvn_log_prob_jacobian, PYTORCH_TWIN};
+use tchdist::mvn_jacobian::PYTORCH_TWIN;
 use tchdist::testing::compare;
 
 use super::case::CaseArgs;
-use super::jacobian::Method;
+use super::jacobian::{self, Method};
+use super::progress::Progress;
 use super::signals;
 
 /// Flags of `tchdist check`.
@@ -35,6 +36,9 @@ pub struct Args {
     /// The Jacobian method, checked against its PyTorch twin
     #[arg(long, value_enum, default_value_t = Method::FUNCTIONAL)]
     pub method: Method,
+    /// Check at these points (..., d) instead of drawn samples (JSON or @FILE)
+    #[arg(long, value_name = "JSON|@FILE", conflicts_with_all = ["num_samples", "seed"])]
+    pub value: Option<String>,
     /// Python with torch 2.13.0 (default: $TCHDIST_PYTHON, else the venv scripts/setup makes)
     #[arg(long, value_name = "PATH")]
     pub python: Option<PathBuf>,
@@ -64,17 +68,16 @@ fn parse_timeout(text: &str) -> std::result::Result<f64, String> {
 pub fn run(args: &Args) -> Result<(Vec<u8>, bool)> {
     let python = find_python(args.python.as_ref())?;
     let method = args.method.library();
-    let case = args.case.case_with_output(method, true)?;
+    let case = args.case.case_with(method, true, args.value.as_deref())?;
 
     let start = Instant::now();
-    tch::manual_seed(case.seed as i64);
-    let ours = mvn_log_prob_jacobian(&case.loc, &case.param, case.num_samples, method)?;
+    let ours = jacobian::compute(&case, method)?;
     if !args.case.device_is_cpu() {
         tch::Cuda::synchronize(0);
     }
     let rust_ms = start.elapsed().as_secs_f64() * 1e3;
 
-    let request = json!([{
+    let mut request = json!({
         "seed": args.python_seed.unwrap_or(case.seed),
         "dtype": args.case.dtype.name(),
         "device": args.case.device,
@@ -83,7 +86,11 @@ pub fn run(args: &Args) -> Result<(Vec<u8>, bool)> {
         "num_samples": case.num_samples,
         "loc": case.loc_array.to_json(),
         "matrix": case.matrix_array.to_json(),
-    }]);
+    });
+    if let Some((_, points)) = &case.value {
+        request["value"] = points.to_json();
+    }
+    let request = Value::Array(vec![request]);
     // The reply carries every element of the three tensors as a decimal u64 (at most 20
     // digits and a comma), plus their shapes and a little JSON around them.
     let elements = ours.samples.numel() + ours.log_prob.numel() + ours.jacobian.numel();
@@ -91,7 +98,10 @@ pub fn run(args: &Args) -> Result<(Vec<u8>, bool)> {
         timeout: Duration::from_secs_f64(args.timeout_s),
         stdout_bytes: (elements as u64).saturating_mul(24).saturating_add(1 << 20),
     };
-    let reply = run_python(&python, &request, &limits)?;
+    let reply = {
+        let _progress = Progress::start(format!("python: the PyTorch twin of --method {method}"));
+        run_python(&python, &request, &limits)?
+    };
     let theirs = &reply["results"][0];
 
     let mut table = format!(
@@ -99,7 +109,7 @@ pub fn run(args: &Args) -> Result<(Vec<u8>, bool)> {
         method,
         args.case.dtype.name(),
         args.case.device,
-        case.num_samples,
+        case.outputs(),
         reply["torch"].as_str().unwrap_or("?"),
         python.display(),
         "tensor",

@@ -4,10 +4,13 @@ use anyhow::Result;
 use clap::builder::PossibleValue;
 use clap::ValueEnum;
 use tchdist::format;
-use tchdist::mvn_jacobian::{mvn_log_prob_jacobian, JacobianMethod, MvnJacobian};
+use tchdist::mvn_jacobian::{
+    mvn_log_prob_jacobian, mvn_log_prob_jacobian_at, JacobianMethod, MvnJacobian,
+};
 
-use super::case::CaseArgs;
-use super::output::{Format, OutputArgs};
+use super::case::{Case, CaseArgs};
+use super::output::{npz, Format, OutputArgs};
+use super::progress::Progress;
 
 const EXAMPLES: &str = "\
 Examples:
@@ -26,6 +29,9 @@ pub struct Args {
     /// How the Jacobian is computed
     #[arg(long, value_enum, default_value_t = Method::FUNCTIONAL)]
     pub method: Method,
+    /// Differentiate log_prob at these points (..., d) instead of drawn samples (JSON or @FILE)
+    #[arg(long, value_name = "JSON|@FILE", conflicts_with_all = ["num_samples", "seed"])]
+    pub value: Option<String>,
     #[command(flatten)]
     pub output: OutputArgs,
 }
@@ -81,15 +87,32 @@ pub fn list_methods() -> Vec<u8> {
 
 pub fn run(args: &Args) -> Result<Vec<u8>> {
     let method = args.method.library();
-    let case = args
-        .case
-        .case_with_output(method, args.output.format == Format::Json)?;
-    tch::manual_seed(case.seed as i64);
-    let run = mvn_log_prob_jacobian(&case.loc, &case.param, case.num_samples, method)?;
+    let case = args.case.case_with(
+        method,
+        args.output.format == Format::Json,
+        args.value.as_deref(),
+    )?;
+    let run = compute(&case, method)?;
     args.output.emit(render(&run, args.output.format)?)
 }
 
-/// The Jacobian as text or .npy, or all three tensors as JSON.
+/// The case's samples (drawn after `manual_seed(seed)`) or its `--value` points, their
+/// log-probabilities and the Jacobian, with a spinner on a terminal while it runs.
+pub fn compute(case: &Case, method: JacobianMethod) -> Result<MvnJacobian> {
+    let _progress = Progress::start(format!(
+        "tchdist jacobian --method {method}, {} log-probabilities",
+        case.outputs()
+    ));
+    Ok(match &case.value {
+        Some((value, _)) => mvn_log_prob_jacobian_at(&case.loc, &case.param, value, method)?,
+        None => {
+            tch::manual_seed(case.seed as i64);
+            mvn_log_prob_jacobian(&case.loc, &case.param, case.num_samples, method)?
+        }
+    })
+}
+
+/// The Jacobian as text or .npy, all three tensors as JSON, or as an .npz archive.
 fn render(run: &MvnJacobian, format: Format) -> Result<Vec<u8>> {
     Ok(match format {
         Format::Text => format!("{}\n", format::display(&run.jacobian)?).into_bytes(),
@@ -101,5 +124,10 @@ fn render(run: &MvnJacobian, format: Format) -> Result<Vec<u8>> {
         )
         .into_bytes(),
         Format::Npy => format::npy(&run.jacobian)?,
+        Format::Npz => npz(&[
+            ("samples", &run.samples),
+            ("log_prob", &run.log_prob),
+            ("jacobian", &run.jacobian),
+        ])?,
     })
 }

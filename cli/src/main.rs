@@ -9,6 +9,7 @@ mod check;
 mod input;
 mod jacobian;
 mod output;
+mod progress;
 mod sample;
 mod signals;
 

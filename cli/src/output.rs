@@ -13,7 +13,8 @@ use super::signals;
 #[derive(Debug, Clone, clap::Args)]
 pub struct OutputArgs {
     /// text: as Python prints it; json: nested lists with round-trip precision; npy: NumPy's
-    /// binary .npy format
+    /// binary .npy format; npz: every tensor the command computed in one archive, keyed by name
+    /// (samples, log_prob, jacobian), as numpy.load reads it
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,
     /// Write the result to FILE instead of stdout: a regular file (or a new one) atomically,
@@ -32,6 +33,20 @@ pub enum Format {
     Text,
     Json,
     Npy,
+    Npz,
+}
+
+/// An .npz archive (`numpy.savez`'s layout: a zip of `NAME.npy` entries, stored) of the named
+/// tensors, each in `tchdist::format::npy`'s .npy bytes.
+pub fn npz(tensors: &[(&str, &tch::Tensor)]) -> Result<Vec<u8>> {
+    let mut zip = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    let options =
+        zip::write::FileOptions::default().compression_method(zip::CompressionMethod::Stored);
+    for (name, tensor) in tensors {
+        zip.start_file(format!("{name}.npy"), options)?;
+        zip.write_all(&tchdist::format::npy(tensor)?)?;
+    }
+    Ok(zip.finish()?.into_inner())
 }
 
 impl OutputArgs {

@@ -7,8 +7,7 @@ use tchdist::format;
 use tchdist::mvn_jacobian::JacobianMethod;
 
 use super::case::CaseArgs;
-use super::input::Array;
-use super::output::{Format, OutputArgs};
+use super::output::{npz, Format, OutputArgs};
 
 /// Flags of `tchdist sample`.
 #[derive(Debug, clap::Args)]
@@ -30,8 +29,9 @@ pub struct SampleArgs {
 pub struct LogProbArgs {
     #[command(flatten)]
     pub case: CaseArgs,
-    /// Points to evaluate, as JSON (..., d); default: the samples drawn with --seed and -n
-    #[arg(long, value_name = "JSON")]
+    /// Points to evaluate (..., d), as JSON or @FILE; default: the samples drawn with --seed
+    /// and -n
+    #[arg(long, value_name = "JSON|@FILE")]
     pub value: Option<String>,
     #[command(flatten)]
     pub output: OutputArgs,
@@ -39,41 +39,44 @@ pub struct LogProbArgs {
 
 /// `dist.sample((n,))` after `torch.manual_seed(seed)`.
 pub fn run_sample(args: &SampleArgs) -> Result<Vec<u8>> {
-    let case = args
-        .case
-        .case_with_output(JacobianMethod::Analytic, args.output.format == Format::Json)?;
+    let case = args.case.case_with(
+        JacobianMethod::Analytic,
+        args.output.format == Format::Json,
+        None,
+    )?;
     let dist = MultivariateNormal::new(&case.loc, case.param, true)?;
     tch::manual_seed(case.seed as i64);
     let samples = dist.sample(&[case.num_samples])?;
-    args.output.emit(render(&samples, args.output.format)?)
+    args.output
+        .emit(render("samples", &samples, args.output.format)?)
 }
 
 /// `dist.log_prob(value)`, where value is `--value` or the drawn samples.
 pub fn run_log_prob(args: &LogProbArgs) -> Result<Vec<u8>> {
-    let case = args.case.case(JacobianMethod::Analytic)?;
-    let value = args
-        .value
-        .as_ref()
-        .map(|text| Array::parse("--value", text))
-        .transpose()?;
+    let case = args.case.case_with(
+        JacobianMethod::Analytic,
+        args.output.format == Format::Json,
+        args.value.as_deref(),
+    )?;
     let dist = MultivariateNormal::new(&case.loc, case.param, true)?;
-    let value = match value {
-        Some(v) => v
-            .to_tensor(args.case.dtype.kind())?
-            .f_to_device(case.loc.device())?,
+    let value = match case.value {
+        Some((value, _)) => value,
         None => {
             tch::manual_seed(case.seed as i64);
             dist.sample(&[case.num_samples])?
         }
     };
     let log_prob = dist.log_prob(&value)?;
-    args.output.emit(render(&log_prob, args.output.format)?)
+    args.output
+        .emit(render("log_prob", &log_prob, args.output.format)?)
 }
 
-fn render(t: &tch::Tensor, format: Format) -> Result<Vec<u8>> {
+/// The one tensor `name` (`samples` or `log_prob`) in the chosen format.
+fn render(name: &str, t: &tch::Tensor, format: Format) -> Result<Vec<u8>> {
     Ok(match format {
         Format::Text => format!("{}\n", format::display(t)?).into_bytes(),
         Format::Json => format!("{}\n", format::json(t)?).into_bytes(),
         Format::Npy => format::npy(t)?,
+        Format::Npz => npz(&[(name, t)])?,
     })
 }

@@ -557,3 +557,51 @@ fn memory_check_counts_the_json_text() {
         text
     );
 }
+
+#[test]
+fn output_temp_file_is_removed_when_tchdist_is_terminated_while_writing() {
+    use std::os::unix::process::ExitStatusExt;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let temp_files = || -> Vec<String> {
+        std::fs::read_dir(dir.path())
+            .expect("dir")
+            .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+            .filter(|name| name.starts_with('.') && name.ends_with(".tmp"))
+            .collect()
+    };
+    // ~190 MB of JSON: the temporary file lives for a while as it is written and synced.
+    let path = dir.path().join("big.json");
+    let mut child = Command::new(bin())
+        .args([
+            "jacobian", "--method", "analytic", "-n", "3000000", "--format", "json", "-o",
+        ])
+        .arg(&path)
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("run tchdist");
+    let start = Instant::now();
+    while temp_files().is_empty() {
+        if child.try_wait().expect("try_wait").is_some() {
+            panic!("tchdist finished before its temporary file was seen; nothing to test");
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(120),
+            "no temporary file"
+        );
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(status.success());
+    let status = child.wait().expect("wait");
+    if status.signal() == Some(15) {
+        assert!(temp_files().is_empty(), "left behind: {:?}", temp_files());
+        assert!(!path.exists(), "a partial output file");
+    } else {
+        // It finished in the moment before the signal: the file is whole, no temporary left.
+        assert_eq!(status.code(), Some(0));
+        assert!(temp_files().is_empty(), "left behind: {:?}", temp_files());
+    }
+}

@@ -160,3 +160,29 @@ fn tchdist_script_without_home_says_so() {
         "HOME is not set",
     );
 }
+
+#[test]
+fn setup_ignores_a_relative_xdg_cache_home() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let python = stand_in_python(dir.path());
+    let home = dir.path().join("home");
+    std::fs::create_dir(&home).expect("home");
+    let out = Command::new(script("setup"))
+        .current_dir(dir.path())
+        .env("HOME", &home)
+        .env("XDG_CACHE_HOME", "relative-cache")
+        .env_remove("TCHDIST_VENV")
+        .env("PYTHON", &python)
+        .output()
+        .expect("run scripts/setup");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(home
+        .join(".cache/tchdist/torch-2.13.0/torch-2.13.0")
+        .is_file());
+    assert!(!dir.path().join("relative-cache").exists());
+}

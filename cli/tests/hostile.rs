@@ -605,3 +605,18 @@ fn output_temp_file_is_removed_when_tchdist_is_terminated_while_writing() {
         assert!(temp_files().is_empty(), "left behind: {:?}", temp_files());
     }
 }
+
+#[test]
+fn check_does_not_wait_for_what_its_python_left_running() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    // The script exits at once; the sleep it started keeps its stdout and stderr open.
+    let python = fake_python(dir.path(), "py", "sleep 60 &\nexit 3");
+    let start = Instant::now();
+    let out = tchdist(&["check", "--python", &python]);
+    assert_one_error(&out, "python failed (exit status 3)");
+    assert!(
+        start.elapsed() < Duration::from_secs(20),
+        "{:?}",
+        start.elapsed()
+    );
+}

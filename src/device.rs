@@ -28,7 +28,16 @@ use crate::shim;
 /// (PyTorch's "Torch not compiled with CUDA enabled" / "No CUDA GPUs are available" situation).
 pub fn device(name: &str) -> Result<Device> {
     let index = match name {
+        // PyTorch takes any index for the CPU (`cpu:0`, `cpu:1`: the one CPU device).
         "cpu" => return Ok(Device::Cpu),
+        "" => return Err(Error::Runtime("Device string must not be empty".into())),
+        other
+            if other
+                .strip_prefix("cpu:")
+                .is_some_and(|i| i.parse::<usize>().is_ok()) =>
+        {
+            return Ok(Device::Cpu)
+        }
         "cuda" => 0,
         other => match other.strip_prefix("cuda:").map(str::parse::<usize>) {
             Some(Ok(i)) => i,

@@ -88,6 +88,7 @@ pub fn run(args: &Args) -> Result<Vec<u8>> {
     )?;
     let device = tchdist::device::device(&args.device)?;
     if let Some(n) = args.threads {
+        super::case::check_threads(n)?;
         tch::set_num_threads(n);
     }
     let (loc, cov) = bench_case(args.dim, args.dtype.kind(), device, 0)?;

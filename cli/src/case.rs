@@ -43,6 +43,10 @@ pub struct CaseArgs {
     /// Intra-op threads (torch.set_num_threads); default: libtorch's choice
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(i32).range(1..=1024))]
     pub threads: Option<i32>,
+    /// Run a method whose time grows with n² (loop, functional, vectorized, batched,
+    /// batched-loop, jacrev) even when it would take over a minute
+    #[arg(long)]
+    pub allow_slow: bool,
 }
 
 /// `--dtype`.
@@ -159,6 +163,12 @@ impl CaseArgs {
             json,
         };
         check_memory(method, &size)?;
+        if !self.allow_slow {
+            check_time(method, &size)?;
+        }
+        if let Some(n) = self.threads {
+            check_threads(n)?;
+        }
         let loc = loc.unwrap_or_else(|| Array::ones(&[d]));
         let (param_name, matrix) = matrix.unwrap_or_else(|| ("covariance", Array::eye(d)));
 
@@ -191,7 +201,7 @@ impl CaseArgs {
     }
 
     pub fn device_is_cpu(&self) -> bool {
-        self.device == "cpu"
+        self.device == "cpu" || self.device.starts_with("cpu:")
     }
 }
 
@@ -265,6 +275,103 @@ fn check_memory(method: JacobianMethod, size: &Size) -> Result<()> {
             e
         }
     })
+}
+
+/// Refuses `--threads N` whose thread stacks (RLIMIT_STACK each, 8 MiB when unlimited) do
+/// not fit in the memory or address space left: libgomp would abort creating them.
+pub fn check_threads(n: i32) -> Result<()> {
+    // SAFETY: getrlimit writes into the zeroed struct it is given.
+    let stack = unsafe {
+        let mut rl: libc::rlimit = std::mem::zeroed();
+        if libc::getrlimit(libc::RLIMIT_STACK, &mut rl) != 0 || rl.rlim_cur == libc::RLIM_INFINITY {
+            8 << 20
+        } else {
+            u128::from(rl.rlim_cur)
+        }
+    };
+    let need = u128::from(n.unsigned_abs()) * stack;
+    let available = available_memory();
+    if need > available {
+        bail!(
+            "--threads {n} would need about {} of thread stacks (more than the {} available); use fewer threads",
+            human(need),
+            human(available)
+        );
+    }
+    Ok(())
+}
+
+/// Longest estimated run of a method whose time grows with n², without `--allow-slow`.
+const SLOW_SECONDS: f64 = 60.0;
+
+/// A rough time, in seconds, of `method` on `outputs` log-probabilities of dimension `d`,
+/// fitted to docs/BENCHMARKS.md (CPU, n = 1000 to 10000, d = 10 to 200): the reverse-mode
+/// methods take one backward pass over the n·d graph per output (n² d), the others n d².
+fn estimated_seconds(method: JacobianMethod, outputs: f64, d: f64) -> f64 {
+    let quadratic = |c: f64, k: f64| c * outputs * outputs * (d + k);
+    let linear = |c: f64| c * outputs * d * d + 1e-7 * outputs;
+    match method {
+        JacobianMethod::Loop => quadratic(1.5e-8, 100.0),
+        JacobianMethod::Functional | JacobianMethod::BatchedLoop => quadratic(9e-9, 10.0),
+        JacobianMethod::Vectorized | JacobianMethod::Batched | JacobianMethod::Jacrev => {
+            quadratic(1e-8, 10.0)
+        }
+        JacobianMethod::Forward => linear(1.5e-8),
+        JacobianMethod::Jacfwd => linear(1.2e-8),
+        JacobianMethod::PerSample => linear(3e-9),
+        _ => linear(1e-9),
+    }
+}
+
+fn is_quadratic(method: JacobianMethod) -> bool {
+    matches!(
+        method,
+        JacobianMethod::Loop
+            | JacobianMethod::Functional
+            | JacobianMethod::Vectorized
+            | JacobianMethod::Batched
+            | JacobianMethod::BatchedLoop
+            | JacobianMethod::Jacrev
+    )
+}
+
+/// Refuses a method whose time grows with n² past [`SLOW_SECONDS`], naming the methods that
+/// take under a second at that size.
+fn check_time(method: JacobianMethod, size: &Size) -> Result<()> {
+    if !is_quadratic(method) {
+        return Ok(());
+    }
+    let d = *size.loc.last().unwrap_or(&1) as f64;
+    let outputs = size.n as f64 * broadcast_batch(size.loc, size.matrix) as f64;
+    let seconds = estimated_seconds(method, outputs, d);
+    if seconds <= SLOW_SECONDS {
+        return Ok(());
+    }
+    let fast: Vec<&str> = JacobianMethod::ALL
+        .into_iter()
+        .filter(|&m| estimated_seconds(m, outputs, d) < 1.0)
+        .map(JacobianMethod::name)
+        .collect();
+    let instead = if fast.is_empty() {
+        String::new()
+    } else {
+        format!("; under a second at this size: {}", fast.join(", "))
+    };
+    bail!(
+        "--num-samples {} with --method {method} would take about {} (its time grows with n²){instead}; or pass --allow-slow",
+        size.n,
+        duration(seconds)
+    )
+}
+
+fn duration(seconds: f64) -> String {
+    if seconds < 3600.0 {
+        format!("{:.0} min", seconds / 60.0)
+    } else if seconds < 86400.0 * 2.0 {
+        format!("{:.0} h", seconds / 3600.0)
+    } else {
+        format!("{:.0} days", seconds / 86400.0)
+    }
 }
 
 /// Refuses `need` bytes when the memory available is smaller, naming both sizes.

@@ -219,7 +219,8 @@ fn run_python(python: &PathBuf, request: &Value, limits: &Limits) -> Result<Valu
                 python.display()
             )
         })?;
-    let _guard = signals::ChildGuard::new(child.id());
+    let pid = child.id();
+    let _guard = signals::ChildGuard::new(pid);
     let (Some(mut stdin), Some(stdout), Some(stderr)) =
         (child.stdin.take(), child.stdout.take(), child.stderr.take())
     else {
@@ -249,12 +250,22 @@ fn run_python(python: &PathBuf, request: &Value, limits: &Limits) -> Result<Valu
             break Some(status);
         }
         if Instant::now() >= deadline || overflowed.load(Ordering::SeqCst) {
-            signals::kill_group(child.id());
+            signals::kill_group(pid);
             let _ = child.wait();
             break None;
         }
         std::thread::sleep(Duration::from_millis(20));
     };
+    // Something the child started may still hold its output open: given two seconds to
+    // finish, it is then stopped with the child's process group.
+    let grace = Instant::now() + Duration::from_secs(2);
+    while !(out_reader.is_finished() && err_reader.is_finished()) {
+        if Instant::now() >= grace {
+            signals::kill_group(pid);
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
     let _ = writer.join();
     let (out, overflow) = out_reader
         .join()

@@ -85,6 +85,9 @@ impl Array {
 
     /// Parses nested JSON lists of numbers of any rank >= 1 (`[1, 2]`, `[[1, 0], [0, 1]]`).
     pub fn parse(flag: &str, text: &str) -> Result<Array> {
+        if text.trim().is_empty() {
+            bail!("{flag}: empty; expected a JSON list of numbers such as '[1, 2]'");
+        }
         let value: Value = serde_json::from_str(text)
             .map_err(|e| anyhow!("{flag}: not valid JSON ({e}): {}", excerpt(text)))?;
         let mut shape = Vec::new();

@@ -54,6 +54,11 @@ impl OutputArgs {
     /// is written in full under a temporary name and renamed, so an interrupted run never
     /// leaves a partial file.
     pub fn emit(&self, bytes: Vec<u8>) -> Result<Vec<u8>> {
+        let bytes = if self.format == Format::Json {
+            strict_json(bytes)
+        } else {
+            bytes
+        };
         match &self.output {
             Some(path) if is_own_stdout(path) => Ok(bytes),
             Some(path) => {
@@ -63,6 +68,23 @@ impl OutputArgs {
             None if self.quiet => Ok(Vec::new()),
             None => Ok(bytes),
         }
+    }
+}
+
+/// JSON has no NaN or infinities: `tchdist::format::json` writes them as Python's `json` does
+/// (bare `NaN`, `Infinity`, `-Infinity`), which strict parsers reject; `--format json` makes them
+/// the strings `"NaN"`, `"Infinity"` and `"-Infinity"`. Nothing else in the output (numbers,
+/// brackets, the keys `samples`, `log_prob`, `jacobian`) contains those words.
+fn strict_json(bytes: Vec<u8>) -> Vec<u8> {
+    match String::from_utf8(bytes) {
+        Ok(text) if text.contains("NaN") || text.contains("Infinity") => text
+            .replace("-Infinity", "\u{0}")
+            .replace("Infinity", "\"Infinity\"")
+            .replace('\u{0}', "\"-Infinity\"")
+            .replace("NaN", "\"NaN\"")
+            .into_bytes(),
+        Ok(text) => text.into_bytes(),
+        Err(err) => err.into_bytes(),
     }
 }
 

@@ -397,8 +397,8 @@ fn libtorch_errors_are_printed_once_in_pytorchs_words() {
 
 #[test]
 fn memory_check_counts_the_batched_loop_basis() {
-    // The 30000 x 30000 one-hot basis alone is 3.6 GB in f32.
-    let out = sh(r#"ulimit -v 4000000 && exec "$0" jacobian --method batched-loop -n 30000"#);
+    // The 35000 x 35000 one-hot basis alone is 4.9 GB in f32.
+    let out = sh(r#"ulimit -v 4000000 && exec "$0" jacobian --method batched-loop -n 35000"#);
     assert_one_error(&out, "would need about");
 }
 
@@ -434,4 +434,189 @@ fn bench_memory_estimate_saturates_instead_of_wrapping() {
         r#"ulimit -v 16000000 && exec "$0" bench -n 4611686018427387904 --dim 4611686018427387904"#,
     );
     assert_one_error(&out, "would need about");
+}
+
+/// `sh -c 'timeout 60 tchdist ARGS'`: a run that would take long fails the test instead of
+/// hanging it.
+fn tchdist_within_a_minute(args: &[&str]) -> Output {
+    Command::new("timeout")
+        .arg("60")
+        .arg(bin())
+        .args(args)
+        .output()
+        .expect("run timeout")
+}
+
+#[test]
+fn quadratic_methods_refuse_sizes_that_take_minutes_naming_fast_ones() {
+    for method in ["functional", "loop", "batched-loop", "vectorized"] {
+        let out = tchdist_within_a_minute(&["jacobian", "--method", method, "-n", "40000"]);
+        assert_one_error(&out, "its time grows with n²");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains("under a second at this size: forward, jacfwd, per-sample, analytic"),
+            "{err}"
+        );
+        assert!(err.contains("--allow-slow"), "{err}");
+    }
+    // --allow-slow skips the refusal: the next check (the device) is what fails.
+    let out = tchdist(&[
+        "jacobian",
+        "--method",
+        "functional",
+        "-n",
+        "100000",
+        "--allow-slow",
+        "--device",
+        "tpu",
+    ]);
+    assert_one_error(&out, "unknown device 'tpu'");
+}
+
+#[test]
+fn too_many_threads_for_the_address_space_is_one_error_line() {
+    let out = sh(r#"ulimit -v 3000000 && exec "$0" jacobian --method analytic --threads 1024"#);
+    assert_one_error(&out, "--threads 1024 would need about");
+}
+
+#[test]
+fn json_output_writes_nan_and_infinities_as_strings() {
+    // 1e39 overflows f32 to inf: the sample is inf, its log-probability and Jacobian NaN.
+    let out = tchdist(&[
+        "jacobian",
+        "--loc",
+        "[1e39, 0]",
+        "-n",
+        "1",
+        "--format",
+        "json",
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        text,
+        "{\"samples\": [[\"Infinity\", -0.2934289]], \"log_prob\": [\"NaN\"], \"jacobian\": [[\"NaN\", \"NaN\"]]}\n"
+    );
+}
+
+#[test]
+fn device_strings_are_parsed_as_pytorch_parses_them() {
+    let out = tchdist(&["jacobian", "--device", "cpu:0"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        include_str!("../../tests/fixtures/question_answer.out")
+    );
+    let out = tchdist(&["jacobian", "--device", ""]);
+    assert_one_error(&out, "Device string must not be empty");
+}
+
+#[test]
+fn empty_loc_says_what_is_expected_without_a_dangling_colon() {
+    let out = tchdist(&["jacobian", "--loc", ""]);
+    assert_one_error(&out, "--loc: empty; expected a JSON list of numbers");
+    assert!(!String::from_utf8_lossy(&out.stderr)
+        .trim_end()
+        .ends_with(':'));
+}
+
+/// The "would need about X GiB" of a refused run, in GiB.
+fn needed_gib(out: &Output) -> f64 {
+    let err = String::from_utf8_lossy(&out.stderr);
+    let after = err
+        .split("would need about ")
+        .nth(1)
+        .expect("a memory refusal");
+    let number = after.split(' ').next().expect("a number");
+    number.parse().expect("GiB")
+}
+
+#[test]
+fn memory_check_counts_the_json_text() {
+    let args = ["jacobian", "--method", "analytic", "-n", "1000000000000"];
+    let text = tchdist(&args);
+    assert_one_error(&text, "would need about");
+    let json = tchdist(&[&args[..], &["--format", "json"]].concat());
+    assert_one_error(&json, "would need about");
+    // 5 printed numbers per sample (d = 2) at ~25 characters, held more than once, against
+    // 16 bytes of f32 tensors.
+    assert!(
+        needed_gib(&json) > 3.0 * needed_gib(&text),
+        "{:?} {:?}",
+        json,
+        text
+    );
+}
+
+#[test]
+fn output_temp_file_is_removed_when_tchdist_is_terminated_while_writing() {
+    use std::os::unix::process::ExitStatusExt;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let temp_files = || -> Vec<String> {
+        std::fs::read_dir(dir.path())
+            .expect("dir")
+            .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+            .filter(|name| name.starts_with('.') && name.ends_with(".tmp"))
+            .collect()
+    };
+    // ~190 MB of JSON: the temporary file lives for a while as it is written and synced.
+    let path = dir.path().join("big.json");
+    let mut child = Command::new(bin())
+        .args([
+            "jacobian", "--method", "analytic", "-n", "3000000", "--format", "json", "-o",
+        ])
+        .arg(&path)
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("run tchdist");
+    let start = Instant::now();
+    while temp_files().is_empty() {
+        if child.try_wait().expect("try_wait").is_some() {
+            panic!("tchdist finished before its temporary file was seen; nothing to test");
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(120),
+            "no temporary file"
+        );
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(status.success());
+    let status = child.wait().expect("wait");
+    if status.signal() == Some(15) {
+        assert!(temp_files().is_empty(), "left behind: {:?}", temp_files());
+        assert!(!path.exists(), "a partial output file");
+    } else {
+        // It finished in the moment before the signal: the file is whole, no temporary left.
+        assert_eq!(status.code(), Some(0));
+        assert!(temp_files().is_empty(), "left behind: {:?}", temp_files());
+    }
+}
+
+#[test]
+fn check_does_not_wait_for_what_its_python_left_running() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    // The script exits at once; the sleep it started keeps its stdout and stderr open.
+    let python = fake_python(dir.path(), "py", "sleep 60 &\nexit 3");
+    let start = Instant::now();
+    let out = tchdist(&["check", "--python", &python]);
+    assert_one_error(&out, "python failed (exit status 3)");
+    assert!(
+        start.elapsed() < Duration::from_secs(20),
+        "{:?}",
+        start.elapsed()
+    );
 }

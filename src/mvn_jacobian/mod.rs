@@ -647,12 +647,15 @@ pub fn estimated_bytes(
                 n.saturating_add(u128::from(row) / u128::from(elem.max(1))),
             ])
         }
-        // The whole N x N one-hot basis, made before its rows are fed one by one.
-        JacobianMethod::BatchedLoop => mul(&[n, n]),
         JacobianMethod::Forward => mul(&[loc, n, d128.saturating_add(1)]),
         _ => 0,
     };
-    mul(&[base.saturating_add(extra), 4, u128::from(elem)])
+    // batched-loop makes the whole N x N one-hot basis before feeding its rows one by one.
+    let basis = match method {
+        JacobianMethod::BatchedLoop => mul(&[n, n, u128::from(elem)]),
+        _ => 0,
+    };
+    mul(&[base.saturating_add(extra), 4, u128::from(elem)]).saturating_add(basis)
 }
 
 /// The benchmark case: `loc = zeros(d)` and a random SPD covariance made from `seed`,

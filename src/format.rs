@@ -197,7 +197,11 @@ pub fn py_tuple<T: std::fmt::Display>(items: impl IntoIterator<Item = T>) -> Str
 }
 
 /// Python's repr of a `torch.Size`: `torch.Size([2, 3])`.
-pub(crate) fn torch_size(shape: &[i64]) -> String {
+///
+/// ```
+/// assert_eq!(tchdist::format::torch_size(&[2, 3]), "torch.Size([2, 3])");
+/// ```
+pub fn torch_size(shape: &[i64]) -> String {
     let dims: Vec<String> = shape.iter().map(i64::to_string).collect();
     format!("torch.Size([{}])", dims.join(", "))
 }

@@ -5,7 +5,7 @@ use anyhow::{bail, Result};
 use clap::{ArgGroup, ValueEnum};
 use tch::{Kind, Tensor};
 use tchdist::distributions::MvnParam;
-use tchdist::format::py_tuple;
+use tchdist::format::torch_size;
 use tchdist::mvn_jacobian::{estimated_bytes, JacobianMethod};
 
 use super::input::Array;
@@ -135,7 +135,7 @@ impl CaseArgs {
             (None, None) => 2,
         };
         // Sized from the shapes alone: the default ones(d) and eye(d) are made only after.
-        let loc_shape = loc_shape_of(&loc, d);
+        let loc_shape = loc.as_ref().map_or_else(|| vec![d], |l| l.shape.clone());
         let matrix_shape = matrix
             .as_ref()
             .map_or_else(|| vec![d, d], |(_, m)| m.shape.clone());
@@ -148,10 +148,11 @@ impl CaseArgs {
         if let Some(v) = &value {
             let event = v.shape[v.shape.len() - 1];
             if event != d {
+                // PyTorch's words (`_validate_sample`), with the flag that gave the points.
                 bail!(
-                    "--value: points of shape {} do not end in the event size of --loc {} (d = {d})",
-                    py_tuple(&v.shape),
-                    py_tuple(&loc_shape_of(&loc, d)),
+                    "--value: The right-most size of value must match event_shape: {} vs {}.",
+                    torch_size(&v.shape),
+                    torch_size(&[d]),
                 );
             }
         }
@@ -203,11 +204,6 @@ impl CaseArgs {
     pub fn device_is_cpu(&self) -> bool {
         self.device == "cpu" || self.device.starts_with("cpu:")
     }
-}
-
-/// The shape of `--loc`, or of its default `ones(d)`.
-fn loc_shape_of(loc: &Option<Array>, d: i64) -> Vec<i64> {
-    loc.as_ref().map_or_else(|| vec![d], |l| l.shape.clone())
 }
 
 /// The sizes of a case, read from the flags before any tensor exists.
@@ -280,15 +276,9 @@ fn check_memory(method: JacobianMethod, size: &Size) -> Result<()> {
 /// Refuses `--threads N` whose thread stacks (RLIMIT_STACK each, 8 MiB when unlimited) do
 /// not fit in the memory or address space left: libgomp would abort creating them.
 pub fn check_threads(n: i32) -> Result<()> {
-    // SAFETY: getrlimit writes into the zeroed struct it is given.
-    let stack = unsafe {
-        let mut rl: libc::rlimit = std::mem::zeroed();
-        if libc::getrlimit(libc::RLIMIT_STACK, &mut rl) != 0 || rl.rlim_cur == libc::RLIM_INFINITY {
-            8 << 20
-        } else {
-            u128::from(rl.rlim_cur)
-        }
-    };
+    let stack = rustix::process::getrlimit(rustix::process::Resource::Stack)
+        .current
+        .map_or(8 << 20, u128::from);
     let need = u128::from(n.unsigned_abs()) * stack;
     let available = available_memory();
     if need > available {

@@ -275,7 +275,7 @@ fn list_methods_prints_the_library_s_one_method_list_in_order() {
 fn help_and_version_go_to_stdout_with_status_0() {
     let help = tchdist(&["jacobian", "--help"]);
     assert_eq!(help.status.code(), Some(0));
-    assert!(stdout(&help).contains("--covariance <JSON>"));
+    assert!(stdout(&help).contains("--covariance <JSON|@FILE>"));
     assert!(stdout(&help).contains("Examples:"));
     let version = tchdist(&["--version"]);
     assert_eq!(version.status.code(), Some(0));

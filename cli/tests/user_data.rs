@@ -389,7 +389,7 @@ open("huge.npy", "wb").write(b"\x93NUMPY\x01\x00" + len(header).to_bytes(2, "lit
     );
     one_error(
         &out,
-        "--value: points of shape (2, 3) do not end in the event size of --loc (2,)",
+        "--value: The right-most size of value must match event_shape: torch.Size([2, 3]) vs torch.Size([2]).",
     );
 }
 

@@ -96,7 +96,10 @@ AS_HEADROOM = 16 << 30
 
 
 def log(*args):
-    print(*args, file=sys.stderr, flush=True)
+    """Progress, one line per cell: on stderr when it is a terminal, silent otherwise (the
+    report is the output; errors are raised, not logged)."""
+    if sys.stderr.isatty():
+        print(*args, file=sys.stderr, flush=True)
 
 
 def status_kib(field):

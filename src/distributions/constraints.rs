@@ -40,11 +40,25 @@ pub enum Constraint {
     /// `constraints.independent(base, reinterpreted_batch_ndims)`: the base constraint, with
     /// that many more rightmost dimensions making one event (all must hold).
     Independent(Box<Constraint>, usize),
+    /// `constraints.boolean`: `(value == 0) | (value == 1)`; discrete.
+    Boolean,
+    /// `constraints.unit_interval`: `Interval(lower_bound=0.0, upper_bound=1.0)`,
+    /// `(0.0 <= value) & (value <= 1.0)`.
+    UnitInterval,
+    /// `constraints.simplex`: `all(value >= 0, dim=-1) & ((value.sum(-1) - 1).abs() < 1e-6)`;
+    /// event_dim 1.
+    Simplex,
+    /// `constraints.integer_interval(lower_bound, upper_bound)`:
+    /// `(value % 1 == 0) & (lower_bound <= value) & (value <= upper_bound)`; discrete.
+    IntegerInterval(i64, i64),
+    /// `constraints.one_hot`: every entry 0 or 1 along the last dimension and the entries
+    /// summing to 1; discrete, event_dim 1.
+    OneHot,
 }
 
 impl Constraint {
-    /// `Constraint.is_discrete`: whether the constrained space is discrete (every constraint
-    /// tchdist has so far is continuous).
+    /// `Constraint.is_discrete`: whether the constrained space is discrete (`Boolean`,
+    /// `IntegerInterval` and `OneHot` are).
     ///
     /// ```
     /// use tchdist::distributions::Constraint;
@@ -57,7 +71,10 @@ impl Constraint {
             | Constraint::RealVector
             | Constraint::Positive
             | Constraint::PositiveDefinite
-            | Constraint::LowerCholesky => false,
+            | Constraint::LowerCholesky
+            | Constraint::UnitInterval
+            | Constraint::Simplex => false,
+            Constraint::Boolean | Constraint::IntegerInterval(..) | Constraint::OneHot => true,
         }
     }
 
@@ -112,6 +129,33 @@ impl Constraint {
                 let (_, info) = value.f_linalg_cholesky_ex(false, false)?;
                 Ok(info.f_eq(0)?)
             }
+            Constraint::Boolean => Ok(value.f_eq(0)?.f_bitwise_or_tensor(&value.f_eq(1)?)?),
+            Constraint::UnitInterval => {
+                Ok(value.f_le(1.0)?.f_bitwise_and_tensor(&value.f_ge(0.0)?)?)
+            }
+            Constraint::Simplex => {
+                let nonneg = value.f_ge(0)?.f_all_dim(-1, false)?;
+                let sum = value.f_sum_dim_intlist(&[-1i64][..], false, None::<Kind>)?;
+                let close = sum.f_sub_scalar(1i64)?.f_abs()?.f_lt(1e-6)?;
+                Ok(nonneg.f_bitwise_and_tensor(&close)?)
+            }
+            Constraint::IntegerInterval(lower, upper) => {
+                let integer = value.f_remainder(1i64)?.f_eq(0)?;
+                let above = value.f_ge(*lower)?;
+                let below = value.f_le(*upper)?;
+                Ok(integer
+                    .f_bitwise_and_tensor(&above)?
+                    .f_bitwise_and_tensor(&below)?)
+            }
+            Constraint::OneHot => {
+                let is_boolean = value.f_eq(0)?.f_bitwise_or_tensor(&value.f_eq(1)?)?;
+                let normalized = value
+                    .f_sum_dim_intlist(&[-1i64][..], false, None::<Kind>)?
+                    .f_eq(1)?;
+                Ok(is_boolean
+                    .f_all_dim(-1, false)?
+                    .f_bitwise_and_tensor(&normalized)?)
+            }
             Constraint::LowerCholesky => {
                 let tril = value.f_tril(0)?;
                 let mut flat = value.size();
@@ -135,8 +179,12 @@ impl Constraint {
     /// ```
     pub fn event_dim(&self) -> usize {
         match self {
-            Constraint::Real | Constraint::Positive => 0,
-            Constraint::RealVector => 1,
+            Constraint::Real
+            | Constraint::Positive
+            | Constraint::Boolean
+            | Constraint::UnitInterval
+            | Constraint::IntegerInterval(..) => 0,
+            Constraint::RealVector | Constraint::Simplex | Constraint::OneHot => 1,
             Constraint::PositiveDefinite | Constraint::LowerCholesky => 2,
             Constraint::Independent(base, n) => base.event_dim() + n,
         }
@@ -179,6 +227,14 @@ impl fmt::Display for Constraint {
             Constraint::PositiveDefinite => f.write_str("PositiveDefinite()"),
             Constraint::LowerCholesky => f.write_str("LowerCholesky()"),
             Constraint::Independent(base, n) => write!(f, "IndependentConstraint({base}, {n})"),
+            Constraint::Boolean => f.write_str("Boolean()"),
+            Constraint::UnitInterval => f.write_str("Interval(lower_bound=0.0, upper_bound=1.0)"),
+            Constraint::Simplex => f.write_str("Simplex()"),
+            Constraint::IntegerInterval(lower, upper) => write!(
+                f,
+                "IntegerInterval(lower_bound={lower}, upper_bound={upper})"
+            ),
+            Constraint::OneHot => f.write_str("OneHot()"),
         }
     }
 }

@@ -3,6 +3,8 @@
 //! Each distribution follows its PyTorch file op for op, including how it draws from the global
 //! generator, so that after the same `manual_seed` it produces the same bits as Python.
 
+mod bernoulli;
+mod categorical;
 pub(crate) mod constraints;
 mod distribution;
 mod independent;
@@ -10,8 +12,11 @@ mod kl;
 mod lowrank_multivariate_normal;
 mod multivariate_normal;
 mod normal;
+mod one_hot_categorical;
 mod utils;
 
+pub use bernoulli::Bernoulli;
+pub use categorical::Categorical;
 pub use constraints::Constraint;
 pub use distribution::Distribution;
 pub use independent::Independent;
@@ -19,6 +24,7 @@ pub use kl::kl_divergence;
 pub use lowrank_multivariate_normal::LowRankMultivariateNormal;
 pub use multivariate_normal::{MultivariateNormal, MvnParam};
 pub use normal::Normal;
+pub use one_hot_categorical::OneHotCategorical;
 
 use tch::Tensor;
 
@@ -53,6 +59,12 @@ pub enum AnyDistribution {
     LowRankMultivariateNormal(LowRankMultivariateNormal),
     /// An [`Independent`].
     Independent(Independent),
+    /// A [`Bernoulli`].
+    Bernoulli(Bernoulli),
+    /// A [`Categorical`].
+    Categorical(Categorical),
+    /// A [`OneHotCategorical`].
+    OneHotCategorical(OneHotCategorical),
 }
 
 /// A borrowed [`AnyDistribution`]: what [`kl_divergence`] takes, so that callers keep their
@@ -77,6 +89,12 @@ pub enum DistributionRef<'a> {
     LowRankMultivariateNormal(&'a LowRankMultivariateNormal),
     /// An [`Independent`].
     Independent(&'a Independent),
+    /// A [`Bernoulli`].
+    Bernoulli(&'a Bernoulli),
+    /// A [`Categorical`].
+    Categorical(&'a Categorical),
+    /// A [`OneHotCategorical`].
+    OneHotCategorical(&'a OneHotCategorical),
 }
 
 macro_rules! any_distribution_variants {
@@ -170,6 +188,14 @@ macro_rules! any_distribution_variants {
                 self.as_dyn().support()
             }
 
+            fn has_enumerate_support(&self) -> bool {
+                self.as_dyn().has_enumerate_support()
+            }
+
+            fn enumerate_support(&self, expand: bool) -> Result<Tensor> {
+                self.as_dyn().enumerate_support(expand)
+            }
+
             fn rsample(&self, sample_shape: &[i64]) -> Result<Tensor> {
                 self.as_dyn().rsample(sample_shape)
             }
@@ -227,7 +253,10 @@ any_distribution_variants!(
     Normal,
     MultivariateNormal,
     LowRankMultivariateNormal,
-    Independent
+    Independent,
+    Bernoulli,
+    Categorical,
+    OneHotCategorical
 );
 
 /// `torch.broadcast_shapes` (`torch._refs._broadcast_shapes`), with PyTorch's error text.

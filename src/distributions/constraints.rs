@@ -51,6 +51,11 @@ pub enum Constraint {
     /// `constraints.integer_interval(lower_bound, upper_bound)`:
     /// `(value % 1 == 0) & (lower_bound <= value) & (value <= upper_bound)`; discrete.
     IntegerInterval(i64, i64),
+    /// `constraints.nonnegative`: `GreaterThanEq(lower_bound=0.0)`, `0.0 <= value`.
+    Nonnegative,
+    /// `constraints.nonnegative_integer`: `IntegerGreaterThan(lower_bound=0)`,
+    /// `(value % 1 == 0) & (value >= 0)`; discrete.
+    NonnegativeInteger,
     /// `constraints.one_hot`: every entry 0 or 1 along the last dimension and the entries
     /// summing to 1; discrete, event_dim 1.
     OneHot,
@@ -73,8 +78,12 @@ impl Constraint {
             | Constraint::PositiveDefinite
             | Constraint::LowerCholesky
             | Constraint::UnitInterval
-            | Constraint::Simplex => false,
-            Constraint::Boolean | Constraint::IntegerInterval(..) | Constraint::OneHot => true,
+            | Constraint::Simplex
+            | Constraint::Nonnegative => false,
+            Constraint::Boolean
+            | Constraint::IntegerInterval(..)
+            | Constraint::OneHot
+            | Constraint::NonnegativeInteger => true,
         }
     }
 
@@ -147,6 +156,11 @@ impl Constraint {
                     .f_bitwise_and_tensor(&above)?
                     .f_bitwise_and_tensor(&below)?)
             }
+            Constraint::Nonnegative => Ok(value.f_ge(0.0)?),
+            Constraint::NonnegativeInteger => {
+                let integer = value.f_remainder(1i64)?.f_eq(0)?;
+                Ok(integer.f_bitwise_and_tensor(&value.f_ge(0i64)?)?)
+            }
             Constraint::OneHot => {
                 let is_boolean = value.f_eq(0)?.f_bitwise_or_tensor(&value.f_eq(1)?)?;
                 let normalized = value
@@ -183,7 +197,9 @@ impl Constraint {
             | Constraint::Positive
             | Constraint::Boolean
             | Constraint::UnitInterval
-            | Constraint::IntegerInterval(..) => 0,
+            | Constraint::IntegerInterval(..)
+            | Constraint::Nonnegative
+            | Constraint::NonnegativeInteger => 0,
             Constraint::RealVector | Constraint::Simplex | Constraint::OneHot => 1,
             Constraint::PositiveDefinite | Constraint::LowerCholesky => 2,
             Constraint::Independent(base, n) => base.event_dim() + n,
@@ -235,6 +251,8 @@ impl fmt::Display for Constraint {
                 "IntegerInterval(lower_bound={lower}, upper_bound={upper})"
             ),
             Constraint::OneHot => f.write_str("OneHot()"),
+            Constraint::Nonnegative => f.write_str("GreaterThanEq(lower_bound=0.0)"),
+            Constraint::NonnegativeInteger => f.write_str("IntegerGreaterThan(lower_bound=0)"),
         }
     }
 }

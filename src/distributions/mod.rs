@@ -4,27 +4,41 @@
 //! generator, so that after the same `manual_seed` it produces the same bits as Python.
 
 mod bernoulli;
+mod beta;
 mod categorical;
+mod cauchy;
 pub(crate) mod constraints;
+mod dirichlet;
 mod distribution;
+mod exponential;
+mod gamma;
+mod geometric;
 mod independent;
 mod kl;
 mod lowrank_multivariate_normal;
 mod multivariate_normal;
 mod normal;
 mod one_hot_categorical;
+mod poisson;
 mod utils;
 
 pub use bernoulli::Bernoulli;
+pub use beta::Beta;
 pub use categorical::Categorical;
+pub use cauchy::Cauchy;
 pub use constraints::Constraint;
+pub use dirichlet::Dirichlet;
 pub use distribution::Distribution;
+pub use exponential::Exponential;
+pub use gamma::Gamma;
+pub use geometric::Geometric;
 pub use independent::Independent;
 pub use kl::kl_divergence;
 pub use lowrank_multivariate_normal::LowRankMultivariateNormal;
 pub use multivariate_normal::{MultivariateNormal, MvnParam};
 pub use normal::Normal;
 pub use one_hot_categorical::OneHotCategorical;
+pub use poisson::Poisson;
 
 use tch::Tensor;
 
@@ -65,6 +79,20 @@ pub enum AnyDistribution {
     Categorical(Categorical),
     /// A [`OneHotCategorical`].
     OneHotCategorical(OneHotCategorical),
+    /// A [`Exponential`].
+    Exponential(Exponential),
+    /// A [`Cauchy`].
+    Cauchy(Cauchy),
+    /// A [`Geometric`].
+    Geometric(Geometric),
+    /// A [`Poisson`].
+    Poisson(Poisson),
+    /// A [`Gamma`].
+    Gamma(Gamma),
+    /// A [`Beta`].
+    Beta(Beta),
+    /// A [`Dirichlet`].
+    Dirichlet(Dirichlet),
 }
 
 /// A borrowed [`AnyDistribution`]: what [`kl_divergence`] takes, so that callers keep their
@@ -95,6 +123,20 @@ pub enum DistributionRef<'a> {
     Categorical(&'a Categorical),
     /// A [`OneHotCategorical`].
     OneHotCategorical(&'a OneHotCategorical),
+    /// A [`Exponential`].
+    Exponential(&'a Exponential),
+    /// A [`Cauchy`].
+    Cauchy(&'a Cauchy),
+    /// A [`Geometric`].
+    Geometric(&'a Geometric),
+    /// A [`Poisson`].
+    Poisson(&'a Poisson),
+    /// A [`Gamma`].
+    Gamma(&'a Gamma),
+    /// A [`Beta`].
+    Beta(&'a Beta),
+    /// A [`Dirichlet`].
+    Dirichlet(&'a Dirichlet),
 }
 
 macro_rules! any_distribution_variants {
@@ -256,7 +298,14 @@ any_distribution_variants!(
     Independent,
     Bernoulli,
     Categorical,
-    OneHotCategorical
+    OneHotCategorical,
+    Exponential,
+    Cauchy,
+    Geometric,
+    Poisson,
+    Gamma,
+    Beta,
+    Dirichlet
 );
 
 /// `torch.broadcast_shapes` (`torch._refs._broadcast_shapes`), with PyTorch's error text.

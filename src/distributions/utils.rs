@@ -128,3 +128,37 @@ pub(crate) fn enumerate_view(
     shape.extend_from_slice(event_shape);
     Ok(values.f_expand(&shape[..], false)?)
 }
+
+/// `broadcast_all(a, b)` as a pair.
+pub(crate) fn broadcast_pair(a: &Tensor, b: &Tensor) -> Result<(Tensor, Tensor)> {
+    let mut both = broadcast_all(&[a, b])?.into_iter();
+    match (both.next(), both.next()) {
+        (Some(a), Some(b)) => Ok((a, b)),
+        _ => Err(crate::error::Error::Runtime(
+            "broadcast_tensors returned fewer tensors than it was given".into(),
+        )),
+    }
+}
+
+/// `(x,) = broadcast_all(x)`.
+pub(crate) fn broadcast_one(a: &Tensor) -> Result<Tensor> {
+    broadcast_all(&[a])?
+        .into_iter()
+        .next()
+        .ok_or_else(|| crate::error::Error::Runtime("broadcast_tensors returned no tensor".into()))
+}
+
+/// `torch.finfo(kind).tiny` for the floating dtypes the distributions take.
+pub(crate) fn finfo_tiny(kind: Kind) -> f64 {
+    match kind {
+        Kind::Double => f64::MIN_POSITIVE,
+        Kind::Half => 6.103_515_625e-5,
+        Kind::BFloat16 => 1.175_494_350_822_287_5e-38,
+        _ => f32::MIN_POSITIVE as f64,
+    }
+}
+
+/// `torch.full(shape, fill, dtype=like.dtype, device=like.device)`.
+pub(crate) fn full_like_kind(shape: &[i64], fill: f64, like: &Tensor) -> Result<Tensor> {
+    Ok(Tensor::f_full(shape, fill, (like.kind(), like.device()))?)
+}

@@ -13,9 +13,10 @@ use serde_json::{json, Map, Value};
 use tch::{Kind, Tensor};
 use tchdist::autograd::{grad, GradOptions};
 use tchdist::distributions::{
-    AnyDistribution, Bernoulli, Categorical, Distribution, Independent, Normal, OneHotCategorical,
+    AnyDistribution, Bernoulli, Beta, Categorical, Cauchy, Dirichlet, Distribution, Exponential,
+    Gamma, Geometric, Independent, Normal, OneHotCategorical, Poisson,
 };
-use tchdist::Error;
+use tchdist::{Error, PythonException};
 
 // ---------------------------------------------------------------- the Rust interpreter ----
 
@@ -99,6 +100,41 @@ pub fn build(
                 OneHotCategorical::from_probs_with_validate_args(&p, validate)?.into()
             }
         }
+        "geometric" => {
+            let p = tensor(&spec["p"], kind, leaves);
+            if logits {
+                Geometric::from_logits_with_validate_args(&p, validate)?.into()
+            } else {
+                Geometric::from_probs_with_validate_args(&p, validate)?.into()
+            }
+        }
+        "exponential" => {
+            let a = tensor(&spec["a"], kind, leaves);
+            Exponential::with_validate_args(&a, validate)?.into()
+        }
+        "poisson" => {
+            let a = tensor(&spec["a"], kind, leaves);
+            Poisson::with_validate_args(&a, validate)?.into()
+        }
+        "dirichlet" => {
+            let a = tensor(&spec["a"], kind, leaves);
+            Dirichlet::with_validate_args(&a, validate)?.into()
+        }
+        "cauchy" => {
+            let a = tensor(&spec["a"], kind, leaves);
+            let b = tensor(&spec["b"], kind, leaves);
+            Cauchy::with_validate_args(&a, &b, validate)?.into()
+        }
+        "gamma" => {
+            let a = tensor(&spec["a"], kind, leaves);
+            let b = tensor(&spec["b"], kind, leaves);
+            Gamma::with_validate_args(&a, &b, validate)?.into()
+        }
+        "beta" => {
+            let a = tensor(&spec["a"], kind, leaves);
+            let b = tensor(&spec["b"], kind, leaves);
+            Beta::with_validate_args(&a, &b, validate)?.into()
+        }
         "independent" => {
             let base = build(&spec["base"], kind, leaves)?;
             let n = spec["n"].as_u64().expect("n") as usize;
@@ -115,9 +151,9 @@ pub fn bits(t: &Tensor) -> Value {
 
 /// Python's exception class for a tchdist error.
 pub fn err(e: &Error) -> Value {
-    let class = match e {
-        Error::Value(_) | Error::Constraint { .. } | Error::Support { .. } => "ValueError",
-        Error::NotImplemented(_) => "NotImplementedError",
+    let class = match e.python_exception() {
+        PythonException::ValueError => "ValueError",
+        PythonException::NotImplementedError => "NotImplementedError",
         _ => "RuntimeError",
     };
     json!({"err": [class, e.to_string()]})
@@ -157,7 +193,13 @@ pub fn record(
             allow_unused: Some(true),
             ..Default::default()
         };
-        let grads = grad(&[&value], &inputs, &opts).expect("autograd");
+        let grads = match grad(&[&value], &inputs, &opts) {
+            Ok(grads) => grads,
+            Err(e) => {
+                out.insert(format!("grad.{name}"), err(&e));
+                return Some(value);
+            }
+        };
         for (i, g) in grads.iter().enumerate() {
             let v = match g {
                 None => json!({"none": true}),
@@ -193,6 +235,34 @@ fn extras(out: &mut Map<String, Value>, prefix: &str, d: &AnyDistribution, leave
         }
         AnyDistribution::OneHotCategorical(c) => {
             probs_logits(out, owned(c.probs()), owned(c.logits()), c.param_shape())
+        }
+        AnyDistribution::Geometric(g) => {
+            record(
+                out,
+                &format!("{prefix}probs"),
+                owned(g.probs()),
+                Some(leaves),
+            );
+            record(
+                out,
+                &format!("{prefix}logits"),
+                owned(g.logits()),
+                Some(leaves),
+            );
+        }
+        AnyDistribution::Beta(b) => {
+            record(
+                out,
+                &format!("{prefix}concentration1"),
+                b.concentration1(),
+                Some(leaves),
+            );
+            record(
+                out,
+                &format!("{prefix}concentration0"),
+                b.concentration0(),
+                Some(leaves),
+            );
         }
         _ => {}
     }

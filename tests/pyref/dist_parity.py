@@ -18,10 +18,17 @@ import numpy as np
 import torch
 from torch.distributions import (
     Bernoulli,
+    Beta,
     Categorical,
+    Cauchy,
+    Dirichlet,
+    Exponential,
+    Gamma,
+    Geometric,
     Independent,
     Normal,
     OneHotCategorical,
+    Poisson,
 )
 
 DTYPES = {"f32": torch.float32, "f64": torch.float64}
@@ -62,7 +69,20 @@ def build(spec, dtype, leaves):
         loc = tensor(spec["loc"], dtype, leaves)
         scale = tensor(spec["scale"], dtype, leaves)
         return Normal(loc, scale, validate_args=validate)
-    classes = {"bernoulli": Bernoulli, "categorical": Categorical, "onehot": OneHotCategorical}
+    classes = {
+        "bernoulli": Bernoulli,
+        "categorical": Categorical,
+        "onehot": OneHotCategorical,
+        "geometric": Geometric,
+    }
+    one = {"exponential": Exponential, "poisson": Poisson, "dirichlet": Dirichlet}
+    two = {"cauchy": Cauchy, "gamma": Gamma, "beta": Beta}
+    if kind in one:
+        return one[kind](tensor(spec["a"], dtype, leaves), validate_args=validate)
+    if kind in two:
+        a = tensor(spec["a"], dtype, leaves)
+        b = tensor(spec["b"], dtype, leaves)
+        return two[kind](a, b, validate_args=validate)
     if kind in classes:
         p = tensor(spec["p"], dtype, leaves)
         return classes[kind](validate_args=validate, **{spec.get("param", "probs"): p})
@@ -87,9 +107,13 @@ def record(out, name, fn, leaves=None):
         return None
     out[name] = bits(value)
     if leaves and value.requires_grad:
-        grads = torch.autograd.grad(
-            value, leaves, grad_outputs=cotangent(value), retain_graph=True, allow_unused=True
-        )
+        try:
+            grads = torch.autograd.grad(
+                value, leaves, grad_outputs=cotangent(value), retain_graph=True, allow_unused=True
+            )
+        except Exception as e:  # noqa: BLE001 - e.g. a derivative PyTorch does not implement
+            out[f"grad.{name}"] = err(e)
+            return value
         for i, g in enumerate(grads):
             out[f"grad.{name}.{i}"] = {"none": True} if g is None else bits(g)
     return value
@@ -100,6 +124,12 @@ def extras(out, prefix, d, leaves):
         record(out, f"{prefix}probs", lambda: d.probs, leaves)
         record(out, f"{prefix}logits", lambda: d.logits, leaves)
         out[f"{prefix}param_shape"] = {"shape": list(d.param_shape)}
+    if isinstance(d, Geometric):
+        record(out, f"{prefix}probs", lambda: d.probs, leaves)
+        record(out, f"{prefix}logits", lambda: d.logits, leaves)
+    if isinstance(d, Beta):
+        record(out, f"{prefix}concentration1", lambda: d.concentration1, leaves)
+        record(out, f"{prefix}concentration0", lambda: d.concentration0, leaves)
 
 
 def run_dist(case):

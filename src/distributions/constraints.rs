@@ -56,6 +56,13 @@ pub enum Constraint {
     /// `constraints.nonnegative_integer`: `IntegerGreaterThan(lower_bound=0)`,
     /// `(value % 1 == 0) & (value >= 0)`; discrete.
     NonnegativeInteger,
+    /// `constraints.less_than(upper_bound)` with a tensor bound: `value < upper_bound`.
+    LessThan(BoundTensor),
+    /// `constraints.greater_than(lower_bound)` with a tensor bound: `lower_bound < value`.
+    GreaterThan(BoundTensor),
+    /// `constraints.interval(lower_bound, upper_bound)` with tensor bounds:
+    /// `(lower_bound <= value) & (value <= upper_bound)`.
+    Interval(BoundTensor, BoundTensor),
     /// `constraints.one_hot`: every entry 0 or 1 along the last dimension and the entries
     /// summing to 1; discrete, event_dim 1.
     OneHot,
@@ -79,7 +86,10 @@ impl Constraint {
             | Constraint::LowerCholesky
             | Constraint::UnitInterval
             | Constraint::Simplex
-            | Constraint::Nonnegative => false,
+            | Constraint::Nonnegative
+            | Constraint::LessThan(_)
+            | Constraint::GreaterThan(_)
+            | Constraint::Interval(..) => false,
             Constraint::Boolean
             | Constraint::IntegerInterval(..)
             | Constraint::OneHot
@@ -157,6 +167,12 @@ impl Constraint {
                     .f_bitwise_and_tensor(&below)?)
             }
             Constraint::Nonnegative => Ok(value.f_ge(0.0)?),
+            Constraint::LessThan(upper) => Ok(value.f_lt_tensor(&upper.0)?),
+            Constraint::GreaterThan(lower) => Ok(lower.0.f_lt_tensor(value)?),
+            Constraint::Interval(lower, upper) => Ok(lower
+                .0
+                .f_le_tensor(value)?
+                .f_bitwise_and_tensor(&value.f_le_tensor(&upper.0)?)?),
             Constraint::NonnegativeInteger => {
                 let integer = value.f_remainder(1i64)?.f_eq(0)?;
                 Ok(integer.f_bitwise_and_tensor(&value.f_ge(0i64)?)?)
@@ -199,7 +215,10 @@ impl Constraint {
             | Constraint::UnitInterval
             | Constraint::IntegerInterval(..)
             | Constraint::Nonnegative
-            | Constraint::NonnegativeInteger => 0,
+            | Constraint::NonnegativeInteger
+            | Constraint::LessThan(_)
+            | Constraint::GreaterThan(_)
+            | Constraint::Interval(..) => 0,
             Constraint::RealVector | Constraint::Simplex | Constraint::OneHot => 1,
             Constraint::PositiveDefinite | Constraint::LowerCholesky => 2,
             Constraint::Independent(base, n) => base.event_dim() + n,
@@ -252,7 +271,85 @@ impl fmt::Display for Constraint {
             ),
             Constraint::OneHot => f.write_str("OneHot()"),
             Constraint::Nonnegative => f.write_str("GreaterThanEq(lower_bound=0.0)"),
+            Constraint::LessThan(upper) => write!(f, "LessThan(upper_bound={upper})"),
+            Constraint::GreaterThan(lower) => write!(f, "GreaterThan(lower_bound={lower})"),
+            Constraint::Interval(lower, upper) => {
+                write!(f, "Interval(lower_bound={lower}, upper_bound={upper})")
+            }
             Constraint::NonnegativeInteger => f.write_str("IntegerGreaterThan(lower_bound=0)"),
+        }
+    }
+}
+
+/// A tensor bound of a constraint (`Uniform`'s `low` and `high`): shared with the
+/// distribution (`Tensor::shallow_clone`), equal when it is the same tensor, and shown as
+/// Python's f-string shows it (`Tensor.__format__`).
+///
+/// ```
+/// # fn main() -> tchdist::Result<()> {
+/// use tch::Tensor;
+/// use tchdist::distributions::{BoundTensor, Constraint};
+/// let c = Constraint::LessThan(BoundTensor::new(&Tensor::from_slice(&[1.0f32, 2.0])));
+/// assert_eq!(c.to_string(), "LessThan(upper_bound=tensor([1., 2.]))");
+/// let ok = c.check(&Tensor::from_slice(&[0.5f32, 2.0]))?;
+/// assert_eq!(Vec::<bool>::try_from(ok)?, vec![true, false]);
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Debug)]
+pub struct BoundTensor(Tensor);
+
+impl BoundTensor {
+    /// A bound sharing `t`'s memory.
+    ///
+    /// ```
+    /// use tch::Tensor;
+    /// use tchdist::distributions::BoundTensor;
+    /// let b = BoundTensor::new(&Tensor::from_slice(&[1.0f64]));
+    /// assert_eq!(b.tensor().size(), vec![1]);
+    /// ```
+    pub fn new(t: &Tensor) -> Self {
+        BoundTensor(t.shallow_clone())
+    }
+
+    /// The bound.
+    ///
+    /// ```
+    /// use tch::Tensor;
+    /// use tchdist::distributions::BoundTensor;
+    /// let b = BoundTensor::new(&Tensor::from_slice(&[1.0f64]));
+    /// assert_eq!(b.tensor().double_value(&[0]), 1.0);
+    /// ```
+    pub fn tensor(&self) -> &Tensor {
+        &self.0
+    }
+}
+
+impl Clone for BoundTensor {
+    fn clone(&self) -> Self {
+        BoundTensor(self.0.shallow_clone())
+    }
+}
+
+/// The same tensor: same memory, shape, strides and dtype.
+impl PartialEq for BoundTensor {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.data_ptr() == other.0.data_ptr()
+            && self.0.size() == other.0.size()
+            && self.0.stride() == other.0.stride()
+            && self.0.kind() == other.0.kind()
+    }
+}
+
+impl Eq for BoundTensor {}
+
+/// Python's `f"{tensor}"` (a 0-d tensor as its float, any other as `str(tensor)`), or the
+/// printer's error text for a dtype it cannot print.
+impl fmt::Display for BoundTensor {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match crate::format::format_value(&self.0) {
+            Ok(text) => f.write_str(&text),
+            Err(e) => write!(f, "<{e}>"),
         }
     }
 }

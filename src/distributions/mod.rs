@@ -20,13 +20,14 @@ mod multivariate_normal;
 mod normal;
 mod one_hot_categorical;
 mod poisson;
+mod uniform;
 mod utils;
 
 pub use bernoulli::Bernoulli;
 pub use beta::Beta;
 pub use categorical::Categorical;
 pub use cauchy::Cauchy;
-pub use constraints::Constraint;
+pub use constraints::{BoundTensor, Constraint};
 pub use dirichlet::Dirichlet;
 pub use distribution::Distribution;
 pub use exponential::Exponential;
@@ -39,6 +40,7 @@ pub use multivariate_normal::{MultivariateNormal, MvnParam};
 pub use normal::Normal;
 pub use one_hot_categorical::OneHotCategorical;
 pub use poisson::Poisson;
+pub use uniform::Uniform;
 
 use tch::Tensor;
 
@@ -93,6 +95,8 @@ pub enum AnyDistribution {
     Beta(Beta),
     /// A [`Dirichlet`].
     Dirichlet(Dirichlet),
+    /// A [`Uniform`].
+    Uniform(Uniform),
 }
 
 /// A borrowed [`AnyDistribution`]: what [`kl_divergence`] takes, so that callers keep their
@@ -137,6 +141,8 @@ pub enum DistributionRef<'a> {
     Beta(&'a Beta),
     /// A [`Dirichlet`].
     Dirichlet(&'a Dirichlet),
+    /// A [`Uniform`].
+    Uniform(&'a Uniform),
 }
 
 macro_rules! any_distribution_variants {
@@ -305,7 +311,8 @@ any_distribution_variants!(
     Poisson,
     Gamma,
     Beta,
-    Dirichlet
+    Dirichlet,
+    Uniform
 );
 
 /// `torch.broadcast_shapes` (`torch._refs._broadcast_shapes`), with PyTorch's error text.

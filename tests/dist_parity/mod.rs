@@ -14,7 +14,7 @@ use tch::{Kind, Tensor};
 use tchdist::autograd::{grad, GradOptions};
 use tchdist::distributions::{
     AnyDistribution, Bernoulli, Beta, Categorical, Cauchy, Dirichlet, Distribution, Exponential,
-    Gamma, Geometric, Independent, Normal, OneHotCategorical, Poisson,
+    Gamma, Geometric, Independent, Normal, OneHotCategorical, Poisson, Uniform,
 };
 use tchdist::{Error, PythonException};
 
@@ -129,6 +129,11 @@ pub fn build(
             let a = tensor(&spec["a"], kind, leaves);
             let b = tensor(&spec["b"], kind, leaves);
             Gamma::with_validate_args(&a, &b, validate)?.into()
+        }
+        "uniform" => {
+            let a = tensor(&spec["a"], kind, leaves);
+            let b = tensor(&spec["b"], kind, leaves);
+            Uniform::with_validate_args(&a, &b, validate)?.into()
         }
         "beta" => {
             let a = tensor(&spec["a"], kind, leaves);

@@ -29,6 +29,7 @@ from torch.distributions import (
     Normal,
     OneHotCategorical,
     Poisson,
+    Uniform,
 )
 
 DTYPES = {"f32": torch.float32, "f64": torch.float64}
@@ -76,7 +77,7 @@ def build(spec, dtype, leaves):
         "geometric": Geometric,
     }
     one = {"exponential": Exponential, "poisson": Poisson, "dirichlet": Dirichlet}
-    two = {"cauchy": Cauchy, "gamma": Gamma, "beta": Beta}
+    two = {"cauchy": Cauchy, "gamma": Gamma, "beta": Beta, "uniform": Uniform}
     if kind in one:
         return one[kind](tensor(spec["a"], dtype, leaves), validate_args=validate)
     if kind in two:

@@ -20,6 +20,8 @@ mod multivariate_normal;
 mod normal;
 mod one_hot_categorical;
 mod poisson;
+mod transformed_distribution;
+mod transforms;
 mod uniform;
 mod utils;
 
@@ -40,6 +42,8 @@ pub use multivariate_normal::{MultivariateNormal, MvnParam};
 pub use normal::Normal;
 pub use one_hot_categorical::OneHotCategorical;
 pub use poisson::Poisson;
+pub use transformed_distribution::TransformedDistribution;
+pub use transforms::Transform;
 pub use uniform::Uniform;
 
 use tch::Tensor;
@@ -97,6 +101,8 @@ pub enum AnyDistribution {
     Dirichlet(Dirichlet),
     /// A [`Uniform`].
     Uniform(Uniform),
+    /// A [`TransformedDistribution`].
+    TransformedDistribution(TransformedDistribution),
 }
 
 /// A borrowed [`AnyDistribution`]: what [`kl_divergence`] takes, so that callers keep their
@@ -143,6 +149,8 @@ pub enum DistributionRef<'a> {
     Dirichlet(&'a Dirichlet),
     /// A [`Uniform`].
     Uniform(&'a Uniform),
+    /// A [`TransformedDistribution`].
+    TransformedDistribution(&'a TransformedDistribution),
 }
 
 macro_rules! any_distribution_variants {
@@ -312,7 +320,8 @@ any_distribution_variants!(
     Gamma,
     Beta,
     Dirichlet,
-    Uniform
+    Uniform,
+    TransformedDistribution
 );
 
 /// `torch.broadcast_shapes` (`torch._refs._broadcast_shapes`), with PyTorch's error text.

@@ -14,7 +14,8 @@ use tch::{Kind, Tensor};
 use tchdist::autograd::{grad, GradOptions};
 use tchdist::distributions::{
     AnyDistribution, Bernoulli, Beta, Categorical, Cauchy, Dirichlet, Distribution, Exponential,
-    Gamma, Geometric, Independent, Normal, OneHotCategorical, Poisson, Uniform,
+    Gamma, Geometric, Independent, Normal, OneHotCategorical, Poisson, Transform,
+    TransformedDistribution, Uniform,
 };
 use tchdist::{Error, PythonException};
 
@@ -140,6 +141,16 @@ pub fn build(
             let b = tensor(&spec["b"], kind, leaves);
             Beta::with_validate_args(&a, &b, validate)?.into()
         }
+        "transformed" => {
+            let base = build(&spec["base"], kind, leaves)?;
+            let transforms = spec["transforms"]
+                .as_array()
+                .expect("transforms")
+                .iter()
+                .map(|t| build_transform(t, kind, leaves))
+                .collect::<tchdist::Result<Vec<_>>>()?;
+            TransformedDistribution::with_validate_args(base, transforms, validate)?.into()
+        }
         "independent" => {
             let base = build(&spec["base"], kind, leaves)?;
             let n = spec["n"].as_u64().expect("n") as usize;
@@ -147,6 +158,27 @@ pub fn build(
         }
         other => panic!("unknown distribution {other}"),
     })
+}
+
+/// The twin of Python's `build_transform(spec, dtype, leaves)`.
+pub fn build_transform(
+    spec: &Value,
+    kind: Kind,
+    leaves: &mut Vec<Tensor>,
+) -> tchdist::Result<Transform> {
+    let t = match spec["t"].as_str().expect("a transform") {
+        "exp" => Transform::exp(),
+        "sigmoid" => Transform::sigmoid(),
+        "tanh" => Transform::tanh(),
+        "affine" => {
+            let loc = tensor(&spec["loc"], kind, leaves);
+            let scale = tensor(&spec["scale"], kind, leaves);
+            let event_dim = spec["event_dim"].as_u64().unwrap_or(0) as usize;
+            Transform::affine(&loc, &scale, event_dim)
+        }
+        other => panic!("unknown transform {other}"),
+    };
+    t.with_cache(spec["cache"].as_u64().unwrap_or(0) as usize)
 }
 
 pub fn bits(t: &Tensor) -> Value {
@@ -343,7 +375,9 @@ pub fn run_dist(case: &Value) -> Map<String, Value> {
     tch::manual_seed(seed);
     let s = record(&mut out, "sample", d.sample(&ss), None);
     tch::manual_seed(seed + 1);
-    record(&mut out, "rsample", d.rsample(&ss), Some(&leaves));
+    if let Some(r) = record(&mut out, "rsample", d.rsample(&ss), Some(&leaves)) {
+        record(&mut out, "log_prob.rsample", d.log_prob(&r), Some(&leaves));
+    }
     let value = tensor(&case["value"], kind, &mut Vec::new());
     record(&mut out, "log_prob", d.log_prob(&value), Some(&leaves));
     if let Some(s) = s {
@@ -398,9 +432,51 @@ pub fn run_error(case: &Value) -> Map<String, Value> {
     out
 }
 
+/// A transform on its own: forward, inverse (through the cache and not), log |det J|, with
+/// gradients w.r.t. its parameters and `x`; its domain, codomain, sign and shapes.
+pub fn run_transform(case: &Value) -> Map<String, Value> {
+    let kind = kind_of(case);
+    let mut leaves = Vec::new();
+    let t = build_transform(&case["transform"], kind, &mut leaves).expect("a transform");
+    let x = tensor(&case["x"], kind, &mut leaves);
+    let mut out = Map::new();
+    out.insert("repr".into(), json!({"text": t.repr()}));
+    out.insert("domain".into(), json!({"text": t.domain().to_string()}));
+    out.insert(
+        "codomain".into(),
+        json!({"text": t.codomain().expect("codomain").to_string()}),
+    );
+    record(
+        &mut out,
+        "sign",
+        t.sign_tensor()
+            .and_then(|s| s.ok_or(tchdist::Error::Value("int".into()))),
+        None,
+    );
+    match t.forward_shape(&json_shape(&case["shape"])) {
+        Ok(s) => out.insert("forward_shape".into(), json!({ "shape": s })),
+        Err(e) => out.insert("forward_shape".into(), err(&e)),
+    };
+    let y = record(&mut out, "y", t.call(&x), Some(&leaves));
+    if let Some(y) = y {
+        record(&mut out, "y.again", t.call(&x), Some(&leaves));
+        record(&mut out, "x.cached", t.inv(&y), Some(&leaves));
+        record(
+            &mut out,
+            "lad",
+            t.log_abs_det_jacobian(&x, &y),
+            Some(&leaves),
+        );
+    }
+    let y2 = tensor(&case["y"], kind, &mut Vec::new());
+    record(&mut out, "inverse", t.inv(&y2), Some(&leaves));
+    out
+}
+
 pub fn run_rust(case: &Value) -> Map<String, Value> {
     match case["kind"].as_str() {
         Some("dist") => run_dist(case),
+        Some("transform") => run_transform(case),
         _ => run_error(case),
     }
 }

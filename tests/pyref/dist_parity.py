@@ -29,7 +29,14 @@ from torch.distributions import (
     Normal,
     OneHotCategorical,
     Poisson,
+    TransformedDistribution,
     Uniform,
+)
+from torch.distributions.transforms import (
+    AffineTransform,
+    ExpTransform,
+    SigmoidTransform,
+    TanhTransform,
 )
 
 DTYPES = {"f32": torch.float32, "f64": torch.float64}
@@ -87,10 +94,25 @@ def build(spec, dtype, leaves):
     if kind in classes:
         p = tensor(spec["p"], dtype, leaves)
         return classes[kind](validate_args=validate, **{spec.get("param", "probs"): p})
+    if kind == "transformed":
+        base = build(spec["base"], dtype, leaves)
+        transforms = [build_transform(t, dtype, leaves) for t in spec["transforms"]]
+        return TransformedDistribution(base, transforms, validate_args=validate)
     if kind == "independent":
         base = build(spec["base"], dtype, leaves)
         return Independent(base, spec["n"], validate_args=validate)
     raise ValueError(kind)
+
+
+def build_transform(spec, dtype, leaves):
+    kind = spec["t"]
+    if kind == "affine":
+        loc = tensor(spec["loc"], dtype, leaves)
+        scale = tensor(spec["scale"], dtype, leaves)
+        t = AffineTransform(loc, scale, event_dim=spec.get("event_dim", 0))
+    else:
+        t = {"exp": ExpTransform, "sigmoid": SigmoidTransform, "tanh": TanhTransform}[kind]()
+    return t.with_cache(spec.get("cache", 0))
 
 
 def cotangent(out):
@@ -172,7 +194,9 @@ def run_dist(case):
     torch.manual_seed(seed)
     s = record(out, "sample", lambda: d.sample(ss))
     torch.manual_seed(seed + 1)
-    record(out, "rsample", lambda: d.rsample(ss), leaves)
+    r = record(out, "rsample", lambda: d.rsample(ss), leaves)
+    if r is not None:
+        record(out, "log_prob.rsample", lambda: d.log_prob(r), leaves)
     value = tensor(case["value"], dtype, [])
     record(out, "log_prob", lambda: d.log_prob(value), leaves)
     if s is not None:
@@ -188,6 +212,38 @@ def run_dist(case):
     record(out, "stddev", lambda: d.stddev)
     out["repr.end"] = {"text": repr(d)}
     extras(out, "", d, leaves)
+    return out
+
+
+def run_transform(case):
+    dtype = DTYPES[case["dtype"]]
+    leaves = []
+    t = build_transform(case["transform"], dtype, leaves)
+    x = tensor(case["x"], dtype, leaves)
+    out = {
+        "repr": {"text": repr(t)},
+        "domain": {"text": repr(t.domain)},
+        "codomain": {"text": repr(t.codomain)},
+    }
+
+    def sign():
+        s = t.sign
+        if isinstance(s, int):
+            raise ValueError("int")
+        return s
+
+    record(out, "sign", sign)
+    try:
+        out["forward_shape"] = {"shape": list(t.forward_shape(torch.Size(case["shape"])))}
+    except Exception as e:  # noqa: BLE001
+        out["forward_shape"] = err(e)
+    y = record(out, "y", lambda: t(x), leaves)
+    if y is not None:
+        record(out, "y.again", lambda: t(x), leaves)
+        record(out, "x.cached", lambda: t.inv(y), leaves)
+        record(out, "lad", lambda: t.log_abs_det_jacobian(x, y), leaves)
+    y2 = tensor(case["y"], dtype, [])
+    record(out, "inverse", lambda: t.inv(y2), leaves)
     return out
 
 
@@ -220,7 +276,7 @@ def run_error(case):
 
 def main():
     cases = json.load(sys.stdin)
-    runners = {"dist": run_dist, "error": run_error}
+    runners = {"dist": run_dist, "transform": run_transform, "error": run_error}
     json.dump([runners[c["kind"]](c) for c in cases], sys.stdout)
 
 

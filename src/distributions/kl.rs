@@ -5,10 +5,12 @@ use tch::{Kind, Tensor};
 
 use super::lowrank_multivariate_normal::{batch_lowrank_logdet, batch_lowrank_mahalanobis};
 use super::multivariate_normal::batch_mahalanobis;
+use super::transforms::transforms_eq;
 use super::utils::sum_rightmost;
 use super::{
-    broadcast_shapes, Distribution, DistributionRef, Independent, LowRankMultivariateNormal,
-    MultivariateNormal, Normal,
+    broadcast_shapes, Bernoulli, Beta, Categorical, Cauchy, Dirichlet, Distribution,
+    DistributionRef, Exponential, Gamma, Geometric, Independent, LowRankMultivariateNormal,
+    MultivariateNormal, Normal, Poisson, TransformedDistribution, Uniform,
 };
 use crate::error::{Error, Result};
 
@@ -18,12 +20,17 @@ use crate::error::{Error, Result};
 /// (`Normal`, `Normal`), (`MultivariateNormal`, `MultivariateNormal`),
 /// (`LowRankMultivariateNormal`, `LowRankMultivariateNormal`),
 /// (`MultivariateNormal`, `LowRankMultivariateNormal`),
-/// (`LowRankMultivariateNormal`, `MultivariateNormal`) and (`Independent`, `Independent`),
-/// each computed with PyTorch's formula and operation order.
+/// (`LowRankMultivariateNormal`, `MultivariateNormal`), (`Independent`, `Independent`), and
+/// each of `Bernoulli`, `Beta`, `Categorical`, `Cauchy`, `Dirichlet`, `Exponential`, `Gamma`,
+/// `Geometric`, `OneHotCategorical`, `Poisson`, `Uniform` and `TransformedDistribution` with
+/// itself, each computed with PyTorch's formula and operation order. PyTorch's cross-type
+/// pairs among the latter (e.g. (`Exponential`, `Gamma`)) are not implemented yet.
 ///
 /// # Errors
 /// - An unregistered pair: PyTorch's `NotImplementedError` "No KL(p || q) is implemented for
-///   p type ... and q type ...".
+///   p type ... and q type ...", or, for two different exponential families, "The cross
+///   KL-divergence between different exponential families cannot ... be computed using
+///   Bregman divergences".
 /// - Two `Independent` with different `reinterpreted_batch_ndims`: `NotImplementedError`
 ///   (PyTorch's is bare, with no text; tchdist says which counts differ).
 /// - (Low-rank) multivariate normals of different event shapes: PyTorch's `ValueError`
@@ -61,6 +68,32 @@ pub fn kl_divergence<'p, 'q>(
             kl_lowrankmultivariatenormal_multivariatenormal(p, q)
         }
         (D::Independent(p), D::Independent(q)) => kl_independent_independent(p, q),
+        (D::Bernoulli(p), D::Bernoulli(q)) => kl_bernoulli_bernoulli(p, q),
+        (D::Beta(p), D::Beta(q)) => kl_beta_beta(p, q),
+        (D::Categorical(p), D::Categorical(q)) => kl_categorical_categorical(p, q),
+        (D::Cauchy(p), D::Cauchy(q)) => kl_cauchy_cauchy(p, q),
+        (D::Dirichlet(p), D::Dirichlet(q)) => kl_dirichlet_dirichlet(p, q),
+        (D::Exponential(p), D::Exponential(q)) => kl_exponential_exponential(p, q),
+        (D::Gamma(p), D::Gamma(q)) => kl_gamma_gamma(p, q),
+        (D::Geometric(p), D::Geometric(q)) => kl_geometric_geometric(p, q),
+        (D::OneHotCategorical(p), D::OneHotCategorical(q)) => {
+            kl_categorical_categorical(p.categorical(), q.categorical())
+        }
+        (D::Poisson(p), D::Poisson(q)) => kl_poisson_poisson(p, q),
+        (D::Uniform(p), D::Uniform(q)) => kl_uniform_uniform(p, q),
+        (D::TransformedDistribution(p), D::TransformedDistribution(q)) => {
+            kl_transformed_transformed(p, q)
+        }
+        // `_kl_expfamily_expfamily`, registered for (ExponentialFamily, ExponentialFamily),
+        // catches every other pair of exponential families and refuses different types.
+        (p, q) if is_exponential_family(p) && is_exponential_family(q) => {
+            // PyTorch's text keeps the source's line-continuation spaces (29).
+            Err(Error::NotImplemented(format!(
+                "The cross KL-divergence between different exponential families cannot{}be \
+                 computed using Bregman divergences",
+                " ".repeat(29)
+            )))
+        }
         (p, q) => Err(Error::NotImplemented(format!(
             "No KL(p || q) is implemented for p type {} and q type {}",
             p.as_dyn().name(),
@@ -267,4 +300,175 @@ fn kl_independent_independent(p: &Independent, q: &Independent) -> Result<Tensor
     }
     let result = kl_divergence(p.base_dist(), q.base_dist())?;
     sum_rightmost(&result, p.reinterpreted_batch_ndims())
+}
+
+/// Whether PyTorch's class derives from `ExponentialFamily`.
+fn is_exponential_family(d: DistributionRef<'_>) -> bool {
+    use DistributionRef as D;
+    matches!(
+        d,
+        D::Normal(_)
+            | D::Bernoulli(_)
+            | D::Beta(_)
+            | D::Dirichlet(_)
+            | D::Exponential(_)
+            | D::Gamma(_)
+            | D::Poisson(_)
+    )
+}
+
+/// `t[mask] = value` for a boolean mask of `t`'s shape: `masked_fill_` writes the same values
+/// and has the same gradient as `index_put_`.
+fn fill_where(t: &mut Tensor, mask: &Tensor, value: f64) -> Result<()> {
+    let _ = t.f_masked_fill_(mask, value)?;
+    Ok(())
+}
+
+/// `_kl_bernoulli_bernoulli`.
+fn kl_bernoulli_bernoulli(p: &Bernoulli, q: &Bernoulli) -> Result<Tensor> {
+    let pp = p.probs()?;
+    let sq = q.logits()?.f_neg()?.f_softplus()?;
+    let sp = p.logits()?.f_neg()?.f_softplus()?;
+    let mut t1 = pp.f_mul(&sq.f_sub(&sp)?)?;
+    fill_where(&mut t1, &q.probs()?.f_eq(0i64)?, f64::INFINITY)?;
+    fill_where(&mut t1, &p.probs()?.f_eq(0i64)?, 0.0)?;
+    let one_minus = p.probs()?.f_rsub_scalar(1i64)?;
+    let diff = q
+        .logits()?
+        .f_softplus()?
+        .f_sub(&p.logits()?.f_softplus()?)?;
+    let mut t2 = one_minus.f_mul(&diff)?;
+    fill_where(&mut t2, &q.probs()?.f_eq(1i64)?, f64::INFINITY)?;
+    fill_where(&mut t2, &p.probs()?.f_eq(1i64)?, 0.0)?;
+    Ok(t1.f_add(&t2)?)
+}
+
+/// `_kl_beta_beta` (each `concentration1`/`concentration0` read is a new `select`, as the
+/// Python properties).
+fn kl_beta_beta(p: &Beta, q: &Beta) -> Result<Tensor> {
+    let sum_p = p.concentration1()?.f_add(&p.concentration0()?)?;
+    let sum_q = q.concentration1()?.f_add(&q.concentration0()?)?;
+    let t1 = q
+        .concentration1()?
+        .f_lgamma()?
+        .f_add(&q.concentration0()?.f_lgamma()?)?
+        .f_add(&sum_p.f_lgamma()?)?;
+    let t2 = p
+        .concentration1()?
+        .f_lgamma()?
+        .f_add(&p.concentration0()?.f_lgamma()?)?
+        .f_add(&sum_q.f_lgamma()?)?;
+    let t3 = p
+        .concentration1()?
+        .f_sub(&q.concentration1()?)?
+        .f_mul(&p.concentration1()?.f_digamma()?)?;
+    let t4 = p
+        .concentration0()?
+        .f_sub(&q.concentration0()?)?
+        .f_mul(&p.concentration0()?.f_digamma()?)?;
+    let t5 = sum_q.f_sub(&sum_p)?.f_mul(&sum_p.f_digamma()?)?;
+    Ok(t1.f_sub(&t2)?.f_add(&t3)?.f_add(&t4)?.f_add(&t5)?)
+}
+
+/// `_kl_categorical_categorical`.
+fn kl_categorical_categorical(p: &Categorical, q: &Categorical) -> Result<Tensor> {
+    let pp = p.probs()?;
+    let mut t = pp.f_mul(&p.logits()?.f_sub(q.logits()?)?)?;
+    let size = t.size();
+    let q_zero = q.probs()?.f_eq(0i64)?.f_expand(&size, false)?;
+    fill_where(&mut t, &q_zero, f64::INFINITY)?;
+    let p_zero = p.probs()?.f_eq(0i64)?.f_expand(&size, false)?;
+    fill_where(&mut t, &p_zero, 0.0)?;
+    sum_last(&t)
+}
+
+/// `_kl_cauchy_cauchy`: `log((σp + σq)² + (μp - μq)²) - log(4 σp σq)`.
+fn kl_cauchy_cauchy(p: &Cauchy, q: &Cauchy) -> Result<Tensor> {
+    let t1 = p
+        .scale()
+        .f_add(q.scale())?
+        .f_pow_tensor_scalar(2i64)?
+        .f_add(&p.loc().f_sub(q.loc())?.f_pow_tensor_scalar(2i64)?)?
+        .f_log()?;
+    let t2 = p.scale().f_mul_scalar(4i64)?.f_mul(q.scale())?.f_log()?;
+    Ok(t1.f_sub(&t2)?)
+}
+
+/// `_kl_dirichlet_dirichlet`.
+fn kl_dirichlet_dirichlet(p: &Dirichlet, q: &Dirichlet) -> Result<Tensor> {
+    let (pc, qc) = (p.concentration(), q.concentration());
+    let sum_p = sum_last(pc)?;
+    let sum_q = sum_last(qc)?;
+    let t1 = sum_p.f_lgamma()?.f_sub(&sum_q.f_lgamma()?)?;
+    let t2 = sum_last(&pc.f_lgamma()?.f_sub(&qc.f_lgamma()?)?)?;
+    let t3 = pc.f_sub(qc)?;
+    let t4 = pc
+        .f_digamma()?
+        .f_sub(&sum_p.f_digamma()?.f_unsqueeze(-1)?)?;
+    Ok(t1.f_sub(&t2)?.f_add(&sum_last(&t3.f_mul(&t4)?)?)?)
+}
+
+/// `_kl_exponential_exponential`: `-log(r) + r - 1` with `r = λq / λp`.
+fn kl_exponential_exponential(p: &Exponential, q: &Exponential) -> Result<Tensor> {
+    let ratio = q.rate().f_div(p.rate())?;
+    let t1 = ratio.f_log()?.f_neg()?;
+    Ok(t1.f_add(&ratio)?.f_sub_scalar(1i64)?)
+}
+
+/// `_kl_gamma_gamma`.
+fn kl_gamma_gamma(p: &Gamma, q: &Gamma) -> Result<Tensor> {
+    let (pc, pr, qc, qr) = (p.concentration(), p.rate(), q.concentration(), q.rate());
+    let t1 = qc.f_mul(&pr.f_div(qr)?.f_log()?)?;
+    let t2 = qc.f_lgamma()?.f_sub(&pc.f_lgamma()?)?;
+    let t3 = pc.f_sub(qc)?.f_mul(&pc.f_digamma()?)?;
+    let t4 = qr.f_sub(pr)?.f_mul(&pc.f_div(pr)?)?;
+    Ok(t1.f_add(&t2)?.f_add(&t3)?.f_add(&t4)?)
+}
+
+/// `_kl_geometric_geometric`: `-p.entropy() - log1p(-q.probs) / p.probs - q.logits`.
+fn kl_geometric_geometric(p: &Geometric, q: &Geometric) -> Result<Tensor> {
+    let neg_h = p.entropy()?.f_neg()?;
+    let t = q.probs()?.f_neg()?.f_log1p()?.f_div(p.probs()?)?;
+    Ok(neg_h.f_sub(&t)?.f_sub(q.logits()?)?)
+}
+
+/// `_kl_poisson_poisson`: `λp (log λp - log λq) - (λp - λq)`.
+fn kl_poisson_poisson(p: &Poisson, q: &Poisson) -> Result<Tensor> {
+    let (pr, qr) = (p.rate(), q.rate());
+    let t = pr.f_mul(&pr.f_log()?.f_sub(&qr.f_log()?)?)?;
+    Ok(t.f_sub(&pr.f_sub(qr)?)?)
+}
+
+/// `_kl_uniform_uniform`: `log((bq - aq) / (bp - ap))`, infinite where q does not cover p.
+fn kl_uniform_uniform(p: &Uniform, q: &Uniform) -> Result<Tensor> {
+    let mut result = q
+        .high()
+        .f_sub(q.low())?
+        .f_div(&p.high().f_sub(p.low())?)?
+        .f_log()?;
+    let outside = q
+        .low()
+        .f_gt_tensor(p.low())?
+        .f_logical_or(&q.high().f_lt_tensor(p.high())?)?;
+    fill_where(&mut result, &outside, f64::INFINITY)?;
+    Ok(result)
+}
+
+/// `_kl_transformed_transformed`: the bases' KL when the transforms and event shapes are
+/// equal (PyTorch's bare `NotImplementedError` otherwise; tchdist's says which).
+fn kl_transformed_transformed(
+    p: &TransformedDistribution,
+    q: &TransformedDistribution,
+) -> Result<Tensor> {
+    if !transforms_eq(p.transforms(), q.transforms())? {
+        return Err(Error::NotImplemented(
+            "KL(p || q) between TransformedDistributions with different transforms".into(),
+        ));
+    }
+    if p.event_shape() != q.event_shape() {
+        return Err(Error::NotImplemented(
+            "KL(p || q) between TransformedDistributions with different event shapes".into(),
+        ));
+    }
+    kl_divergence(p.base_dist(), q.base_dist())
 }

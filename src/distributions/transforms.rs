@@ -466,3 +466,35 @@ impl Transform {
         }
     }
 }
+
+/// Python's `list == list` of transforms (`Transform.__eq__`): the same length and, pairwise,
+/// the same kind; affine transforms also need `(loc == loc).all()` and
+/// `(scale == scale).all()` (which fails, as in PyTorch, on shapes that do not broadcast).
+pub(crate) fn transforms_eq(a: &[Transform], b: &[Transform]) -> Result<bool> {
+    if a.len() != b.len() {
+        return Ok(false);
+    }
+    for (x, y) in a.iter().zip(b) {
+        let same = match (&x.kind, &y.kind) {
+            (Kind_::Exp, Kind_::Exp)
+            | (Kind_::Sigmoid, Kind_::Sigmoid)
+            | (Kind_::Tanh, Kind_::Tanh) => true,
+            (
+                Kind_::Affine {
+                    loc: l1, scale: s1, ..
+                },
+                Kind_::Affine {
+                    loc: l2, scale: s2, ..
+                },
+            ) => {
+                l1.f_eq_tensor(l2)?.f_all()?.f_is_nonzero()?
+                    && s1.f_eq_tensor(s2)?.f_all()?.f_is_nonzero()?
+            }
+            _ => false,
+        };
+        if !same {
+            return Ok(false);
+        }
+    }
+    Ok(true)
+}

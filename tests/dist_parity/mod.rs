@@ -13,8 +13,8 @@ use serde_json::{json, Map, Value};
 use tch::{Kind, Tensor};
 use tchdist::autograd::{grad, GradOptions};
 use tchdist::distributions::{
-    AnyDistribution, Bernoulli, Beta, Categorical, Cauchy, Dirichlet, Distribution, Exponential,
-    Gamma, Geometric, Independent, Normal, OneHotCategorical, Poisson, Transform,
+    kl_divergence, AnyDistribution, Bernoulli, Beta, Categorical, Cauchy, Dirichlet, Distribution,
+    Exponential, Gamma, Geometric, Independent, Normal, OneHotCategorical, Poisson, Transform,
     TransformedDistribution, Uniform,
 };
 use tchdist::{Error, PythonException};
@@ -473,9 +473,28 @@ pub fn run_transform(case: &Value) -> Map<String, Value> {
     out
 }
 
+/// `kl_divergence(p, q)` with its gradients w.r.t. both distributions' parameters.
+pub fn run_kl(case: &Value) -> Map<String, Value> {
+    let kind = kind_of(case);
+    let mut leaves = Vec::new();
+    let mut out = Map::new();
+    let built = build(&case["p"], kind, &mut leaves)
+        .and_then(|p| Ok((p, build(&case["q"], kind, &mut leaves)?)));
+    match built {
+        Ok((p, q)) => {
+            record(&mut out, "kl", kl_divergence(&p, &q), Some(&leaves));
+        }
+        Err(e) => {
+            out.insert("kl".into(), err(&e));
+        }
+    }
+    out
+}
+
 pub fn run_rust(case: &Value) -> Map<String, Value> {
     match case["kind"].as_str() {
         Some("dist") => run_dist(case),
+        Some("kl") => run_kl(case),
         Some("transform") => run_transform(case),
         _ => run_error(case),
     }

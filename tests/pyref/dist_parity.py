@@ -31,6 +31,7 @@ from torch.distributions import (
     Poisson,
     TransformedDistribution,
     Uniform,
+    kl_divergence,
 )
 from torch.distributions.transforms import (
     AffineTransform,
@@ -247,6 +248,20 @@ def run_transform(case):
     return out
 
 
+def run_kl(case):
+    dtype = DTYPES[case["dtype"]]
+    leaves = []
+    out = {}
+    try:
+        p = build(case["p"], dtype, leaves)
+        q = build(case["q"], dtype, leaves)
+    except Exception as e:  # noqa: BLE001
+        out["kl"] = err(e)
+        return out
+    record(out, "kl", lambda: kl_divergence(p, q), leaves)
+    return out
+
+
 def run_error(case):
     dtype = DTYPES[case["dtype"]]
     leaves = []
@@ -276,7 +291,7 @@ def run_error(case):
 
 def main():
     cases = json.load(sys.stdin)
-    runners = {"dist": run_dist, "transform": run_transform, "error": run_error}
+    runners = {"dist": run_dist, "transform": run_transform, "kl": run_kl, "error": run_error}
     json.dump([runners[c["kind"]](c) for c in cases], sys.stdout)
 
 

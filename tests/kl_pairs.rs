@@ -76,10 +76,21 @@ fn spec(rng: &mut Rng, kind: &str, b: &[i64], k: i64) -> Value {
         "cauchy" => json!({"kind": kind, "a": t(b, reals(rng, n, -2.0, 2.0)), "b": pos(rng)}),
         "gamma" | "beta" => json!({"kind": kind, "a": pos(rng), "b": pos(rng)}),
         "uniform" => {
-            let low = reals(rng, n, -2.0, 0.0);
-            let high = reals(rng, n, 0.5, 2.0);
+            // Inside [0, 1] or around it: both sides of the cross pairs' support masks.
+            let inside = rng.int(0, 1) == 0;
+            let low = if inside {
+                reals(rng, n, 0.05, 0.4)
+            } else {
+                reals(rng, n, -2.0, 0.2)
+            };
+            let high = if inside {
+                reals(rng, n, 0.5, 0.95)
+            } else {
+                reals(rng, n, 0.5, 2.0)
+            };
             json!({"kind": kind, "a": t(b, low), "b": t(b, high)})
         }
+        "normal" => json!({"kind": kind, "loc": t(b, reals(rng, n, -2.0, 2.0)), "scale": pos(rng)}),
         _ => {
             // A tanh-squashed (or exp-transformed) Normal.
             let base =
@@ -130,6 +141,61 @@ fn registered_kl_pairs_match_pytorch_bit_for_bit_with_gradients_on_144_random_pa
     });
     for (key, (_, n)) in &tally {
         assert!(*n >= 6, "{key}: only {n} pairs");
+    }
+}
+
+/// PyTorch's registered cross pairs among these distributions.
+const CROSS: [(&str, &str); 21] = [
+    ("bernoulli", "poisson"),
+    ("beta", "exponential"),
+    ("beta", "gamma"),
+    ("beta", "normal"),
+    ("beta", "uniform"),
+    ("exponential", "beta"),
+    ("exponential", "uniform"),
+    ("exponential", "gamma"),
+    ("exponential", "normal"),
+    ("gamma", "beta"),
+    ("gamma", "uniform"),
+    ("gamma", "exponential"),
+    ("gamma", "normal"),
+    ("normal", "beta"),
+    ("normal", "exponential"),
+    ("normal", "gamma"),
+    ("normal", "uniform"),
+    ("poisson", "bernoulli"),
+    ("uniform", "beta"),
+    ("uniform", "exponential"),
+    ("uniform", "gamma"),
+];
+
+#[test]
+fn registered_cross_kl_pairs_match_pytorch_bit_for_bit_with_gradients_on_168_random_pairs() {
+    let mut rng = Rng::new(0x4b3);
+    let cases: Vec<Value> = (0..168)
+        .map(|i| {
+            let (p, q) = CROSS[i % CROSS.len()];
+            let b = random_shape(&mut rng, 2, 3);
+            let dtype = if (i / CROSS.len()) % 2 == 0 {
+                "f32"
+            } else {
+                "f64"
+            };
+            json!({
+                "kind": "kl", "dtype": dtype,
+                "p": spec(&mut rng, p, &b, 2), "q": spec(&mut rng, q, &b, 2),
+            })
+        })
+        .collect();
+    let tally = compare_with_python(&cases, |c| {
+        format!(
+            "{}-{}",
+            c["p"]["kind"].as_str().unwrap_or("?"),
+            c["q"]["kind"].as_str().unwrap_or("?")
+        )
+    });
+    for (key, (_, n)) in &tally {
+        assert!(*n >= 4, "{key}: only {n} pairs");
     }
 }
 

@@ -23,8 +23,10 @@ use crate::error::{Error, Result};
 /// (`LowRankMultivariateNormal`, `MultivariateNormal`), (`Independent`, `Independent`), and
 /// each of `Bernoulli`, `Beta`, `Categorical`, `Cauchy`, `Dirichlet`, `Exponential`, `Gamma`,
 /// `Geometric`, `OneHotCategorical`, `Poisson`, `Uniform` and `TransformedDistribution` with
-/// itself, each computed with PyTorch's formula and operation order. PyTorch's cross-type
-/// pairs among the latter (e.g. (`Exponential`, `Gamma`)) are not implemented yet.
+/// itself, and PyTorch's cross pairs among `Bernoulli`, `Beta`, `Exponential`, `Gamma`,
+/// `Normal`, `Poisson` and `Uniform` (e.g. (`Exponential`, `Gamma`), (`Uniform`, `Normal`),
+/// the infinite ones such as (`Normal`, `Uniform`)), each computed with PyTorch's formula and
+/// operation order.
 ///
 /// # Errors
 /// - An unregistered pair: PyTorch's `NotImplementedError` "No KL(p || q) is implemented for
@@ -84,6 +86,25 @@ pub fn kl_divergence<'p, 'q>(
         (D::TransformedDistribution(p), D::TransformedDistribution(q)) => {
             kl_transformed_transformed(p, q)
         }
+        (D::Bernoulli(p), D::Poisson(q)) => kl_bernoulli_poisson(p, q),
+        (D::Beta(p), D::Exponential(q)) => kl_beta_exponential(p, q),
+        (D::Beta(p), D::Gamma(q)) => kl_beta_gamma(p, q),
+        (D::Beta(p), D::Normal(q)) => kl_beta_normal(p, q),
+        (D::Beta(p), D::Uniform(q)) => kl_beta_uniform(p, q),
+        (D::Exponential(p), D::Beta(_) | D::Uniform(_)) => infinite_like(p.rate()),
+        (D::Exponential(p), D::Gamma(q)) => kl_exponential_gamma(p, q),
+        (D::Exponential(p), D::Normal(q)) => kl_exponential_normal(p, q),
+        (D::Gamma(p), D::Beta(_) | D::Uniform(_)) => infinite_like(p.concentration()),
+        (D::Gamma(p), D::Exponential(q)) => kl_gamma_exponential(p, q),
+        (D::Gamma(p), D::Normal(q)) => kl_gamma_normal(p, q),
+        (D::Normal(p), D::Beta(_) | D::Exponential(_) | D::Gamma(_) | D::Uniform(_)) => {
+            infinite_like(p.loc())
+        }
+        (D::Poisson(p), D::Bernoulli(_)) => infinite_like(p.rate()),
+        (D::Uniform(p), D::Beta(q)) => kl_uniform_beta(p, q),
+        (D::Uniform(p), D::Exponential(q)) => kl_uniform_exponential(p, q),
+        (D::Uniform(p), D::Gamma(q)) => kl_uniform_gamma(p, q),
+        (D::Uniform(p), D::Normal(q)) => kl_uniform_normal(p, q),
         // `_kl_expfamily_expfamily`, registered for (ExponentialFamily, ExponentialFamily),
         // catches every other pair of exponential families and refuses different types.
         (p, q) if is_exponential_family(p) && is_exponential_family(q) => {
@@ -471,4 +492,232 @@ fn kl_transformed_transformed(
         ));
     }
     kl_divergence(p.base_dist(), q.base_dist())
+}
+
+/// `_euler_gamma`.
+const EULER_GAMMA: f64 = 0.577_215_664_901_532_9;
+
+/// `_infinite_like(t)`: `full_like(t, inf)`.
+fn infinite_like(t: &Tensor) -> Result<Tensor> {
+    Ok(t.f_full_like(f64::INFINITY)?)
+}
+
+/// `_x_log_x(t)`: `xlogy(t, t)`.
+fn x_log_x(t: &Tensor) -> Result<Tensor> {
+    Ok(t.f_xlogy(t)?)
+}
+
+/// `_kl_bernoulli_poisson`: `-p.entropy() - (p.probs * q.rate.log() - q.rate)`.
+fn kl_bernoulli_poisson(p: &Bernoulli, q: &Poisson) -> Result<Tensor> {
+    let neg_h = p.entropy()?.f_neg()?;
+    let t = p.probs()?.f_mul(&q.rate().f_log()?)?.f_sub(q.rate())?;
+    Ok(neg_h.f_sub(&t)?)
+}
+
+/// `_kl_beta_exponential`.
+fn kl_beta_exponential(p: &Beta, q: &Exponential) -> Result<Tensor> {
+    let t = p.entropy()?.f_neg()?.f_sub(&q.rate().f_log()?)?;
+    let c1 = p.concentration1()?;
+    let total = p.concentration1()?.f_add(&p.concentration0()?)?;
+    Ok(t.f_add(&q.rate().f_mul(&c1.f_div(&total)?)?)?)
+}
+
+/// `_kl_beta_gamma`.
+fn kl_beta_gamma(p: &Beta, q: &Gamma) -> Result<Tensor> {
+    let (qc, qr) = (q.concentration(), q.rate());
+    let t1 = p.entropy()?.f_neg()?;
+    let t2 = qc.f_lgamma()?.f_sub(&qc.f_mul(&qr.f_log()?)?)?;
+    let d1 = p.concentration1()?.f_digamma()?;
+    let d0 = p
+        .concentration1()?
+        .f_add(&p.concentration0()?)?
+        .f_digamma()?;
+    let t3 = qc.f_sub_scalar(1i64)?.f_mul(&d1.f_sub(&d0)?)?;
+    let t4 = qr
+        .f_mul(&p.concentration1()?)?
+        .f_div(&p.concentration1()?.f_add(&p.concentration0()?)?)?;
+    Ok(t1.f_add(&t2)?.f_sub(&t3)?.f_add(&t4)?)
+}
+
+/// `_kl_beta_normal`.
+fn kl_beta_normal(p: &Beta, q: &Normal) -> Result<Tensor> {
+    let e_beta = p
+        .concentration1()?
+        .f_div(&p.concentration1()?.f_add(&p.concentration0()?)?)?;
+    let var_normal = q.scale().f_pow_tensor_scalar(2i64)?;
+    let t1 = p.entropy()?.f_neg()?;
+    let t2 = var_normal
+        .f_mul_scalar(2i64)?
+        .f_mul_scalar(std::f64::consts::PI)?
+        .f_log()?
+        .f_mul_scalar(0.5)?;
+    let t3 = e_beta
+        .f_mul(&e_beta.f_rsub_scalar(1i64)?)?
+        .f_div(
+            &p.concentration1()?
+                .f_add(&p.concentration0()?)?
+                .f_add_scalar(1i64)?,
+        )?
+        .f_add(&e_beta.f_pow_tensor_scalar(2i64)?)?
+        .f_mul_scalar(0.5)?;
+    let t4 = q.loc().f_mul(&e_beta)?;
+    let t5 = q.loc().f_pow_tensor_scalar(2i64)?.f_mul_scalar(0.5)?;
+    Ok(t1
+        .f_add(&t2)?
+        .f_add(&t3.f_sub(&t4)?.f_add(&t5)?.f_div(&var_normal)?)?)
+}
+
+/// `_kl_beta_uniform`: infinite where the uniform does not cover `[0, 1]`.
+fn kl_beta_uniform(p: &Beta, q: &Uniform) -> Result<Tensor> {
+    let mut result = p
+        .entropy()?
+        .f_neg()?
+        .f_add(&q.high().f_sub(q.low())?.f_log()?)?;
+    let outside = q.low().f_gt(0.0)?.f_logical_or(&q.high().f_lt(1.0)?)?;
+    fill_where(&mut result, &outside, f64::INFINITY)?;
+    Ok(result)
+}
+
+/// `_kl_exponential_gamma`.
+fn kl_exponential_gamma(p: &Exponential, q: &Gamma) -> Result<Tensor> {
+    let qc = q.concentration();
+    let ratio = q.rate().f_div(p.rate())?;
+    let t1 = qc.f_neg()?.f_mul(&ratio.f_log()?)?;
+    Ok(t1
+        .f_add(&ratio)?
+        .f_add(&qc.f_lgamma()?)?
+        .f_add(&qc.f_mul_scalar(EULER_GAMMA)?)?
+        .f_sub_scalar(1.0 + EULER_GAMMA)?)
+}
+
+/// `_kl_exponential_normal`.
+fn kl_exponential_normal(p: &Exponential, q: &Normal) -> Result<Tensor> {
+    let var_normal = q.scale().f_pow_tensor_scalar(2i64)?;
+    let rate_sqr = p.rate().f_pow_tensor_scalar(2i64)?;
+    let t1 = rate_sqr
+        .f_mul(&var_normal)?
+        .f_mul_scalar(2i64)?
+        .f_mul_scalar(std::f64::consts::PI)?
+        .f_log()?
+        .f_mul_scalar(0.5)?;
+    let t2 = rate_sqr.f_reciprocal()?;
+    let t3 = q.loc().f_div(p.rate())?;
+    let t4 = q.loc().f_pow_tensor_scalar(2i64)?.f_mul_scalar(0.5)?;
+    Ok(t1
+        .f_sub_scalar(1i64)?
+        .f_add(&t2.f_sub(&t3)?.f_add(&t4)?.f_div(&var_normal)?)?)
+}
+
+/// `_kl_gamma_exponential`: `-p.entropy() - q.rate.log() + q.rate * p.concentration / p.rate`.
+fn kl_gamma_exponential(p: &Gamma, q: &Exponential) -> Result<Tensor> {
+    let t = p.entropy()?.f_neg()?.f_sub(&q.rate().f_log()?)?;
+    Ok(t.f_add(&q.rate().f_mul(p.concentration())?.f_div(p.rate())?)?)
+}
+
+/// `_kl_gamma_normal`.
+fn kl_gamma_normal(p: &Gamma, q: &Normal) -> Result<Tensor> {
+    let (pc, pr) = (p.concentration(), p.rate());
+    let var_normal = q.scale().f_pow_tensor_scalar(2i64)?;
+    let beta_sqr = pr.f_pow_tensor_scalar(2i64)?;
+    let t1 = beta_sqr
+        .f_mul(&var_normal)?
+        .f_mul_scalar(2i64)?
+        .f_mul_scalar(std::f64::consts::PI)?
+        .f_log()?
+        .f_mul_scalar(0.5)?
+        .f_sub(pc)?
+        .f_sub(&pc.f_lgamma()?)?;
+    let t2 = pc
+        .f_pow_tensor_scalar(2i64)?
+        .f_add(pc)?
+        .f_mul_scalar(0.5)?
+        .f_div(&beta_sqr)?;
+    let t3 = q.loc().f_mul(pc)?.f_div(pr)?;
+    let t4 = q.loc().f_pow_tensor_scalar(2i64)?.f_mul_scalar(0.5)?;
+    Ok(t1
+        .f_add(&pc.f_sub_scalar(1i64)?.f_mul(&pc.f_digamma()?)?)?
+        .f_add(&t2.f_sub(&t3)?.f_add(&t4)?.f_div(&var_normal)?)?)
+}
+
+/// `_kl_uniform_beta`: infinite where the uniform leaves `[0, 1]`.
+fn kl_uniform_beta(p: &Uniform, q: &Beta) -> Result<Tensor> {
+    let (ph, pl) = (p.high(), p.low());
+    let common = ph.f_sub(pl)?;
+    let t1 = common.f_log()?;
+    let t2 = q
+        .concentration1()?
+        .f_sub_scalar(1i64)?
+        .f_mul(&x_log_x(ph)?.f_sub(&x_log_x(pl)?)?.f_sub(&common)?)?
+        .f_div(&common)?;
+    let t3 = q
+        .concentration0()?
+        .f_sub_scalar(1i64)?
+        .f_mul(
+            &x_log_x(&ph.f_rsub_scalar(1i64)?)?
+                .f_sub(&x_log_x(&pl.f_rsub_scalar(1i64)?)?)?
+                .f_add(&common)?,
+        )?
+        .f_div(&common)?;
+    let t4 = q
+        .concentration1()?
+        .f_lgamma()?
+        .f_add(&q.concentration0()?.f_lgamma()?)?
+        .f_sub(
+            &q.concentration1()?
+                .f_add(&q.concentration0()?)?
+                .f_lgamma()?,
+        )?;
+    let mut result = t3.f_add(&t4)?.f_sub(&t1)?.f_sub(&t2)?;
+    let outside = ph.f_gt(1.0)?.f_logical_or(&pl.f_lt(0.0)?)?;
+    fill_where(&mut result, &outside, f64::INFINITY)?;
+    Ok(result)
+}
+
+/// `_kl_uniform_exponetial` (sic): infinite where the uniform reaches below 0.
+fn kl_uniform_exponential(p: &Uniform, q: &Exponential) -> Result<Tensor> {
+    let (ph, pl, qr) = (p.high(), p.low(), q.rate());
+    let mut result = qr
+        .f_mul(&ph.f_add(pl)?)?
+        .f_div_scalar(2i64)?
+        .f_sub(&ph.f_sub(pl)?.f_mul(qr)?.f_log()?)?;
+    fill_where(&mut result, &pl.f_lt(0.0)?, f64::INFINITY)?;
+    Ok(result)
+}
+
+/// `_kl_uniform_gamma`: infinite where the uniform reaches below 0.
+fn kl_uniform_gamma(p: &Uniform, q: &Gamma) -> Result<Tensor> {
+    let (ph, pl, qc, qr) = (p.high(), p.low(), q.concentration(), q.rate());
+    let common = ph.f_sub(pl)?;
+    let t1 = common.f_log()?;
+    let t2 = qc.f_lgamma()?.f_sub(&qc.f_mul(&qr.f_log()?)?)?;
+    let t3 = qc
+        .f_rsub_scalar(1i64)?
+        .f_mul(&x_log_x(ph)?.f_sub(&x_log_x(pl)?)?.f_sub(&common)?)?
+        .f_div(&common)?;
+    let t4 = qr.f_mul(&ph.f_add(pl)?)?.f_div_scalar(2i64)?;
+    let mut result = t1.f_neg()?.f_add(&t2)?.f_add(&t3)?.f_add(&t4)?;
+    fill_where(&mut result, &pl.f_lt(0.0)?, f64::INFINITY)?;
+    Ok(result)
+}
+
+/// `_kl_uniform_normal`.
+fn kl_uniform_normal(p: &Uniform, q: &Normal) -> Result<Tensor> {
+    let (ph, pl) = (p.high(), p.low());
+    let common = ph.f_sub(pl)?;
+    let t1 = q
+        .scale()
+        .f_mul_scalar((std::f64::consts::PI * 2.0).sqrt())?
+        .f_div(&common)?
+        .f_log()?;
+    let t2 = common.f_pow_tensor_scalar(2i64)?.f_div_scalar(12i64)?;
+    let t3 = ph
+        .f_add(pl)?
+        .f_sub(&q.loc().f_mul_scalar(2i64)?)?
+        .f_div_scalar(2i64)?
+        .f_pow_tensor_scalar(2i64)?;
+    Ok(t1.f_add(
+        &t2.f_add(&t3)?
+            .f_mul_scalar(0.5)?
+            .f_div(&q.scale().f_pow_tensor_scalar(2i64)?)?,
+    )?)
 }

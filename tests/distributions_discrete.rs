@@ -168,6 +168,20 @@ fn one_hot_categorical_matches_pytorch_bit_for_bit_with_gradients_on_50_random_c
 }
 
 #[test]
+fn one_hot_categorical_straight_through_matches_pytorch_bit_for_bit_with_gradients_on_24_random_cases(
+) {
+    let mut rng = Rng::new(0x57);
+    let cases: Vec<Value> = (0..24)
+        .map(|i| {
+            let mut case = onehot_case(&mut rng, i);
+            case["dist"]["kind"] = json!("onehot_st");
+            case
+        })
+        .collect();
+    assert_at_least(&compare_with_python(&cases, label), 4);
+}
+
+#[test]
 fn independent_of_discrete_enumerates_only_without_reinterpreted_dims() {
     let mut rng = Rng::new(0x1d3d);
     let cases: Vec<Value> = (0..8)

@@ -49,7 +49,7 @@ fn spec(rng: &mut Rng, kind: &str, b: &[i64], k: i64) -> Value {
                 .collect();
             json!({"kind": kind, "param": if logits {"logits"} else {"probs"}, "p": t(b, p)})
         }
-        "categorical" | "onehot" => {
+        "categorical" | "onehot" | "onehot_st" => {
             let logits = rng.int(0, 1) == 1;
             let s = cat(b, &[k]);
             let p: Vec<f64> = (0..numel(&s))
@@ -145,7 +145,8 @@ fn registered_kl_pairs_match_pytorch_bit_for_bit_with_gradients_on_144_random_pa
 }
 
 /// PyTorch's registered cross pairs among these distributions.
-const CROSS: [(&str, &str); 21] = [
+const CROSS: [(&str, &str); 22] = [
+    ("onehot_st", "onehot"),
     ("bernoulli", "poisson"),
     ("beta", "exponential"),
     ("beta", "gamma"),
@@ -170,9 +171,9 @@ const CROSS: [(&str, &str); 21] = [
 ];
 
 #[test]
-fn registered_cross_kl_pairs_match_pytorch_bit_for_bit_with_gradients_on_168_random_pairs() {
+fn registered_cross_kl_pairs_match_pytorch_bit_for_bit_with_gradients_on_176_random_pairs() {
     let mut rng = Rng::new(0x4b3);
-    let cases: Vec<Value> = (0..168)
+    let cases: Vec<Value> = (0..176)
         .map(|i| {
             let (p, q) = CROSS[i % CROSS.len()];
             let b = random_shape(&mut rng, 2, 3);

@@ -10,7 +10,7 @@ use super::utils::sum_rightmost;
 use super::{
     broadcast_shapes, Bernoulli, Beta, Categorical, Cauchy, Dirichlet, Distribution,
     DistributionRef, Exponential, Gamma, Geometric, Independent, LowRankMultivariateNormal,
-    MultivariateNormal, Normal, Poisson, TransformedDistribution, Uniform,
+    MultivariateNormal, Normal, OneHotCategorical, Poisson, TransformedDistribution, Uniform,
 };
 use crate::error::{Error, Result};
 
@@ -55,7 +55,13 @@ pub fn kl_divergence<'p, 'q>(
     q: impl Into<DistributionRef<'q>>,
 ) -> Result<Tensor> {
     use DistributionRef as D;
-    match (p.into(), q.into()) {
+    let (p, q) = (p.into(), q.into());
+    // Registered for (OneHotCategorical, OneHotCategorical): the straight-through subclass
+    // dispatches there too.
+    if let (Some(p), Some(q)) = (one_hot_of(p), one_hot_of(q)) {
+        return kl_categorical_categorical(p.categorical(), q.categorical());
+    }
+    match (p, q) {
         (D::Normal(p), D::Normal(q)) => kl_normal_normal(p, q),
         (D::MultivariateNormal(p), D::MultivariateNormal(q)) => {
             kl_multivariatenormal_multivariatenormal(p, q)
@@ -78,9 +84,6 @@ pub fn kl_divergence<'p, 'q>(
         (D::Exponential(p), D::Exponential(q)) => kl_exponential_exponential(p, q),
         (D::Gamma(p), D::Gamma(q)) => kl_gamma_gamma(p, q),
         (D::Geometric(p), D::Geometric(q)) => kl_geometric_geometric(p, q),
-        (D::OneHotCategorical(p), D::OneHotCategorical(q)) => {
-            kl_categorical_categorical(p.categorical(), q.categorical())
-        }
         (D::Poisson(p), D::Poisson(q)) => kl_poisson_poisson(p, q),
         (D::Uniform(p), D::Uniform(q)) => kl_uniform_uniform(p, q),
         (D::TransformedDistribution(p), D::TransformedDistribution(q)) => {
@@ -720,4 +723,13 @@ fn kl_uniform_normal(p: &Uniform, q: &Normal) -> Result<Tensor> {
             .f_mul_scalar(0.5)?
             .f_div(&q.scale().f_pow_tensor_scalar(2i64)?)?,
     )?)
+}
+
+/// The `OneHotCategorical` a distribution is (or extends).
+fn one_hot_of(d: DistributionRef<'_>) -> Option<&OneHotCategorical> {
+    match d {
+        DistributionRef::OneHotCategorical(d) => Some(d),
+        DistributionRef::OneHotCategoricalStraightThrough(d) => Some(d.one_hot_categorical()),
+        _ => None,
+    }
 }

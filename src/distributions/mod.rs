@@ -40,7 +40,7 @@ pub use kl::kl_divergence;
 pub use lowrank_multivariate_normal::LowRankMultivariateNormal;
 pub use multivariate_normal::{MultivariateNormal, MvnParam};
 pub use normal::Normal;
-pub use one_hot_categorical::OneHotCategorical;
+pub use one_hot_categorical::{OneHotCategorical, OneHotCategoricalStraightThrough};
 pub use poisson::Poisson;
 pub use transformed_distribution::TransformedDistribution;
 pub use transforms::Transform;
@@ -85,6 +85,8 @@ pub enum AnyDistribution {
     Categorical(Categorical),
     /// A [`OneHotCategorical`].
     OneHotCategorical(OneHotCategorical),
+    /// A [`OneHotCategoricalStraightThrough`].
+    OneHotCategoricalStraightThrough(OneHotCategoricalStraightThrough),
     /// A [`Exponential`].
     Exponential(Exponential),
     /// A [`Cauchy`].
@@ -133,6 +135,8 @@ pub enum DistributionRef<'a> {
     Categorical(&'a Categorical),
     /// A [`OneHotCategorical`].
     OneHotCategorical(&'a OneHotCategorical),
+    /// A [`OneHotCategoricalStraightThrough`].
+    OneHotCategoricalStraightThrough(&'a OneHotCategoricalStraightThrough),
     /// A [`Exponential`].
     Exponential(&'a Exponential),
     /// A [`Cauchy`].
@@ -313,6 +317,7 @@ any_distribution_variants!(
     Bernoulli,
     Categorical,
     OneHotCategorical,
+    OneHotCategoricalStraightThrough,
     Exponential,
     Cauchy,
     Geometric,

@@ -296,3 +296,205 @@ impl Distribution for OneHotCategorical {
         })
     }
 }
+
+/// A [`OneHotCategorical`] with a straight-through gradient estimator:
+/// `torch.distributions.OneHotCategoricalStraightThrough`.
+///
+/// `rsample` is `sample + (probs - probs.detach())`: the one-hot sample's values, with the
+/// gradient of `probs`. Everything else is [`OneHotCategorical`]'s.
+///
+/// ```
+/// # fn main() -> tchdist::Result<()> {
+/// use tch::Tensor;
+/// use tchdist::distributions::{Distribution, OneHotCategoricalStraightThrough};
+/// tch::manual_seed(0);
+/// let logits = Tensor::from_slice(&[0.0f64, 1.0, 2.0]).set_requires_grad(true);
+/// let d = OneHotCategoricalStraightThrough::from_logits(&logits)?;
+/// let x = d.rsample(&[4])?;
+/// assert_eq!(x.size(), vec![4, 3]);
+/// assert!(x.requires_grad());
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Clone, Debug)]
+pub struct OneHotCategoricalStraightThrough {
+    inner: OneHotCategorical,
+}
+
+impl OneHotCategoricalStraightThrough {
+    /// `OneHotCategoricalStraightThrough(probs=probs)` with argument validation on.
+    ///
+    /// # Errors
+    /// As [`OneHotCategorical::from_probs`].
+    ///
+    /// ```
+    /// # fn main() -> tchdist::Result<()> {
+    /// use tch::Tensor;
+    /// use tchdist::distributions::{Distribution, OneHotCategoricalStraightThrough};
+    /// let d = OneHotCategoricalStraightThrough::from_probs(&Tensor::ones([2, 5], tch::kind::FLOAT_CPU))?;
+    /// assert_eq!(d.event_shape(), &[5]);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn from_probs(probs: &Tensor) -> Result<Self> {
+        Self::from_probs_with_validate_args(probs, true)
+    }
+
+    /// `OneHotCategoricalStraightThrough(probs=probs, validate_args=validate_args)`.
+    ///
+    /// # Errors
+    /// As [`OneHotCategorical::from_probs_with_validate_args`].
+    ///
+    /// ```
+    /// # fn main() -> tchdist::Result<()> {
+    /// use tch::Tensor;
+    /// use tchdist::distributions::OneHotCategoricalStraightThrough;
+    /// let p = Tensor::from_slice(&[0.5f64, -0.1, 0.6]);
+    /// assert!(OneHotCategoricalStraightThrough::from_probs_with_validate_args(&p, false).is_err());
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn from_probs_with_validate_args(probs: &Tensor, validate_args: bool) -> Result<Self> {
+        Ok(OneHotCategoricalStraightThrough {
+            inner: OneHotCategorical::from_probs_with_validate_args(probs, validate_args)?,
+        })
+    }
+
+    /// `OneHotCategoricalStraightThrough(logits=logits)` with argument validation on.
+    ///
+    /// # Errors
+    /// As [`OneHotCategorical::from_logits`].
+    ///
+    /// ```
+    /// # fn main() -> tchdist::Result<()> {
+    /// use tch::Tensor;
+    /// use tchdist::distributions::OneHotCategoricalStraightThrough;
+    /// let d = OneHotCategoricalStraightThrough::from_logits(&Tensor::zeros([4], tch::kind::DOUBLE_CPU))?;
+    /// assert_eq!(d.one_hot_categorical().probs()?.double_value(&[3]), 0.25);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn from_logits(logits: &Tensor) -> Result<Self> {
+        Self::from_logits_with_validate_args(logits, true)
+    }
+
+    /// `OneHotCategoricalStraightThrough(logits=logits, validate_args=validate_args)`.
+    ///
+    /// # Errors
+    /// As [`OneHotCategorical::from_logits_with_validate_args`].
+    ///
+    /// ```
+    /// # fn main() -> tchdist::Result<()> {
+    /// use tch::Tensor;
+    /// use tchdist::distributions::OneHotCategoricalStraightThrough;
+    /// let l = Tensor::from_slice(&[0.0f64, f64::NAN]);
+    /// assert!(OneHotCategoricalStraightThrough::from_logits_with_validate_args(&l, false).is_err());
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn from_logits_with_validate_args(logits: &Tensor, validate_args: bool) -> Result<Self> {
+        Ok(OneHotCategoricalStraightThrough {
+            inner: OneHotCategorical::from_logits_with_validate_args(logits, validate_args)?,
+        })
+    }
+
+    /// The [`OneHotCategorical`] it extends (its `probs`, `logits`, `param_shape`, ...).
+    ///
+    /// ```
+    /// # fn main() -> tchdist::Result<()> {
+    /// use tch::Tensor;
+    /// use tchdist::distributions::OneHotCategoricalStraightThrough;
+    /// let d = OneHotCategoricalStraightThrough::from_logits(&Tensor::zeros([2, 3], tch::kind::FLOAT_CPU))?;
+    /// assert_eq!(d.one_hot_categorical().param_shape(), vec![2, 3]);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn one_hot_categorical(&self) -> &OneHotCategorical {
+        &self.inner
+    }
+}
+
+impl Distribution for OneHotCategoricalStraightThrough {
+    fn batch_shape(&self) -> &[i64] {
+        self.inner.batch_shape()
+    }
+
+    fn event_shape(&self) -> &[i64] {
+        self.inner.event_shape()
+    }
+
+    fn name(&self) -> &'static str {
+        "OneHotCategoricalStraightThrough"
+    }
+
+    /// `OneHotCategoricalStraightThrough()`.
+    fn repr(&self) -> Result<String> {
+        Ok(format!("{}()", self.name()))
+    }
+
+    fn validate_args(&self) -> bool {
+        self.inner.validate_args()
+    }
+
+    /// `True`.
+    fn has_rsample(&self) -> bool {
+        true
+    }
+
+    /// `True`.
+    fn has_enumerate_support(&self) -> bool {
+        true
+    }
+
+    fn enumerate_support(&self, expand: bool) -> Result<Tensor> {
+        self.inner.enumerate_support(expand)
+    }
+
+    /// `constraints.one_hot`.
+    fn support(&self) -> Result<Constraint> {
+        self.inner.support()
+    }
+
+    fn sample(&self, sample_shape: &[i64]) -> Result<Tensor> {
+        self.inner.sample(sample_shape)
+    }
+
+    /// `samples + (probs - probs.detach())` with `samples = self.sample(sample_shape)`.
+    fn rsample(&self, sample_shape: &[i64]) -> Result<Tensor> {
+        let samples = self.sample(sample_shape)?;
+        let probs = self.inner.probs()?;
+        Ok(samples.f_add(&probs.f_sub(&probs.f_detach()?)?)?)
+    }
+
+    /// The one-hot log-probability; the error names this class, as PyTorch's.
+    fn log_prob(&self, value: &Tensor) -> Result<Tensor> {
+        if self.validate_args() {
+            validate_sample(self, value)?;
+        }
+        let (_, indices) = value.f_max_dim(-1, false)?;
+        self.inner.categorical().log_prob(&indices)
+    }
+
+    fn entropy(&self) -> Result<Tensor> {
+        self.inner.entropy()
+    }
+
+    fn mean(&self) -> Result<Tensor> {
+        self.inner.mean()
+    }
+
+    fn mode(&self) -> Result<Tensor> {
+        self.inner.mode()
+    }
+
+    fn variance(&self) -> Result<Tensor> {
+        self.inner.variance()
+    }
+
+    /// Expands the inner `Categorical`.
+    fn expand(&self, batch_shape: &[i64]) -> Result<Self> {
+        Ok(OneHotCategoricalStraightThrough {
+            inner: self.inner.expand(batch_shape)?,
+        })
+    }
+}

@@ -14,8 +14,8 @@ use tch::{Kind, Tensor};
 use tchdist::autograd::{grad, GradOptions};
 use tchdist::distributions::{
     kl_divergence, AnyDistribution, Bernoulli, Beta, Categorical, Cauchy, Dirichlet, Distribution,
-    Exponential, Gamma, Geometric, Independent, Normal, OneHotCategorical, Poisson, Transform,
-    TransformedDistribution, Uniform,
+    Exponential, Gamma, Geometric, Independent, Normal, OneHotCategorical,
+    OneHotCategoricalStraightThrough, Poisson, Transform, TransformedDistribution, Uniform,
 };
 use tchdist::{Error, PythonException};
 
@@ -99,6 +99,16 @@ pub fn build(
                 OneHotCategorical::from_logits_with_validate_args(&p, validate)?.into()
             } else {
                 OneHotCategorical::from_probs_with_validate_args(&p, validate)?.into()
+            }
+        }
+        "onehot_st" => {
+            let p = tensor(&spec["p"], kind, leaves);
+            if logits {
+                OneHotCategoricalStraightThrough::from_logits_with_validate_args(&p, validate)?
+                    .into()
+            } else {
+                OneHotCategoricalStraightThrough::from_probs_with_validate_args(&p, validate)?
+                    .into()
             }
         }
         "geometric" => {
@@ -271,6 +281,10 @@ fn extras(out: &mut Map<String, Value>, prefix: &str, d: &AnyDistribution, leave
             probs_logits(out, owned(c.probs()), owned(c.logits()), c.param_shape())
         }
         AnyDistribution::OneHotCategorical(c) => {
+            probs_logits(out, owned(c.probs()), owned(c.logits()), c.param_shape())
+        }
+        AnyDistribution::OneHotCategoricalStraightThrough(c) => {
+            let c = c.one_hot_categorical();
             probs_logits(out, owned(c.probs()), owned(c.logits()), c.param_shape())
         }
         AnyDistribution::Geometric(g) => {

@@ -28,6 +28,7 @@ from torch.distributions import (
     Independent,
     Normal,
     OneHotCategorical,
+    OneHotCategoricalStraightThrough,
     Poisson,
     TransformedDistribution,
     Uniform,
@@ -82,6 +83,7 @@ def build(spec, dtype, leaves):
         "bernoulli": Bernoulli,
         "categorical": Categorical,
         "onehot": OneHotCategorical,
+        "onehot_st": OneHotCategoricalStraightThrough,
         "geometric": Geometric,
     }
     one = {"exponential": Exponential, "poisson": Poisson, "dirichlet": Dirichlet}

@@ -130,7 +130,15 @@ impl Error {
                 PythonException::ValueError
             }
             Error::NotImplemented(_) => PythonException::NotImplementedError,
+            Error::Runtime(text) | Error::Shim(text) if is_missing_derivative(text) => {
+                PythonException::NotImplementedError
+            }
             Error::Runtime(text) | Error::Shim(text) => runtime_or_linalg(text),
+            // libtorch's `c10::NotImplementedError` for a missing derivative reaches tch as a
+            // plain error; Python raises it as `NotImplementedError`.
+            Error::Torch(err) if is_missing_derivative(&err.to_string()) => {
+                PythonException::NotImplementedError
+            }
             Error::Torch(err) => runtime_or_linalg(&err.to_string()),
         }
     }
@@ -144,6 +152,11 @@ impl Error {
             .trim_end()
             .to_string()
     }
+}
+
+/// libtorch's "the derivative for '...' is not implemented." (`c10::NotImplementedError`).
+fn is_missing_derivative(text: &str) -> bool {
+    text.contains("the derivative for '") && text.contains("' is not implemented")
 }
 
 fn runtime_or_linalg(text: &str) -> PythonException {

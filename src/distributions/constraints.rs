@@ -40,11 +40,37 @@ pub enum Constraint {
     /// `constraints.independent(base, reinterpreted_batch_ndims)`: the base constraint, with
     /// that many more rightmost dimensions making one event (all must hold).
     Independent(Box<Constraint>, usize),
+    /// `constraints.boolean`: `(value == 0) | (value == 1)`; discrete.
+    Boolean,
+    /// `constraints.unit_interval`: `Interval(lower_bound=0.0, upper_bound=1.0)`,
+    /// `(0.0 <= value) & (value <= 1.0)`.
+    UnitInterval,
+    /// `constraints.simplex`: `all(value >= 0, dim=-1) & ((value.sum(-1) - 1).abs() < 1e-6)`;
+    /// event_dim 1.
+    Simplex,
+    /// `constraints.integer_interval(lower_bound, upper_bound)`:
+    /// `(value % 1 == 0) & (lower_bound <= value) & (value <= upper_bound)`; discrete.
+    IntegerInterval(i64, i64),
+    /// `constraints.nonnegative`: `GreaterThanEq(lower_bound=0.0)`, `0.0 <= value`.
+    Nonnegative,
+    /// `constraints.nonnegative_integer`: `IntegerGreaterThan(lower_bound=0)`,
+    /// `(value % 1 == 0) & (value >= 0)`; discrete.
+    NonnegativeInteger,
+    /// `constraints.less_than(upper_bound)` with a tensor bound: `value < upper_bound`.
+    LessThan(BoundTensor),
+    /// `constraints.greater_than(lower_bound)` with a tensor bound: `lower_bound < value`.
+    GreaterThan(BoundTensor),
+    /// `constraints.interval(lower_bound, upper_bound)` with tensor bounds:
+    /// `(lower_bound <= value) & (value <= upper_bound)`.
+    Interval(BoundTensor, BoundTensor),
+    /// `constraints.one_hot`: every entry 0 or 1 along the last dimension and the entries
+    /// summing to 1; discrete, event_dim 1.
+    OneHot,
 }
 
 impl Constraint {
-    /// `Constraint.is_discrete`: whether the constrained space is discrete (every constraint
-    /// tchdist has so far is continuous).
+    /// `Constraint.is_discrete`: whether the constrained space is discrete (`Boolean`,
+    /// `IntegerInterval` and `OneHot` are).
     ///
     /// ```
     /// use tchdist::distributions::Constraint;
@@ -57,7 +83,17 @@ impl Constraint {
             | Constraint::RealVector
             | Constraint::Positive
             | Constraint::PositiveDefinite
-            | Constraint::LowerCholesky => false,
+            | Constraint::LowerCholesky
+            | Constraint::UnitInterval
+            | Constraint::Simplex
+            | Constraint::Nonnegative
+            | Constraint::LessThan(_)
+            | Constraint::GreaterThan(_)
+            | Constraint::Interval(..) => false,
+            Constraint::Boolean
+            | Constraint::IntegerInterval(..)
+            | Constraint::OneHot
+            | Constraint::NonnegativeInteger => true,
         }
     }
 
@@ -112,6 +148,44 @@ impl Constraint {
                 let (_, info) = value.f_linalg_cholesky_ex(false, false)?;
                 Ok(info.f_eq(0)?)
             }
+            Constraint::Boolean => Ok(value.f_eq(0)?.f_bitwise_or_tensor(&value.f_eq(1)?)?),
+            Constraint::UnitInterval => {
+                Ok(value.f_le(1.0)?.f_bitwise_and_tensor(&value.f_ge(0.0)?)?)
+            }
+            Constraint::Simplex => {
+                let nonneg = value.f_ge(0)?.f_all_dim(-1, false)?;
+                let sum = value.f_sum_dim_intlist(&[-1i64][..], false, None::<Kind>)?;
+                let close = sum.f_sub_scalar(1i64)?.f_abs()?.f_lt(1e-6)?;
+                Ok(nonneg.f_bitwise_and_tensor(&close)?)
+            }
+            Constraint::IntegerInterval(lower, upper) => {
+                let integer = value.f_remainder(1i64)?.f_eq(0)?;
+                let above = value.f_ge(*lower)?;
+                let below = value.f_le(*upper)?;
+                Ok(integer
+                    .f_bitwise_and_tensor(&above)?
+                    .f_bitwise_and_tensor(&below)?)
+            }
+            Constraint::Nonnegative => Ok(value.f_ge(0.0)?),
+            Constraint::LessThan(upper) => Ok(value.f_lt_tensor(&upper.0)?),
+            Constraint::GreaterThan(lower) => Ok(lower.0.f_lt_tensor(value)?),
+            Constraint::Interval(lower, upper) => Ok(lower
+                .0
+                .f_le_tensor(value)?
+                .f_bitwise_and_tensor(&value.f_le_tensor(&upper.0)?)?),
+            Constraint::NonnegativeInteger => {
+                let integer = value.f_remainder(1i64)?.f_eq(0)?;
+                Ok(integer.f_bitwise_and_tensor(&value.f_ge(0i64)?)?)
+            }
+            Constraint::OneHot => {
+                let is_boolean = value.f_eq(0)?.f_bitwise_or_tensor(&value.f_eq(1)?)?;
+                let normalized = value
+                    .f_sum_dim_intlist(&[-1i64][..], false, None::<Kind>)?
+                    .f_eq(1)?;
+                Ok(is_boolean
+                    .f_all_dim(-1, false)?
+                    .f_bitwise_and_tensor(&normalized)?)
+            }
             Constraint::LowerCholesky => {
                 let tril = value.f_tril(0)?;
                 let mut flat = value.size();
@@ -135,8 +209,17 @@ impl Constraint {
     /// ```
     pub fn event_dim(&self) -> usize {
         match self {
-            Constraint::Real | Constraint::Positive => 0,
-            Constraint::RealVector => 1,
+            Constraint::Real
+            | Constraint::Positive
+            | Constraint::Boolean
+            | Constraint::UnitInterval
+            | Constraint::IntegerInterval(..)
+            | Constraint::Nonnegative
+            | Constraint::NonnegativeInteger
+            | Constraint::LessThan(_)
+            | Constraint::GreaterThan(_)
+            | Constraint::Interval(..) => 0,
+            Constraint::RealVector | Constraint::Simplex | Constraint::OneHot => 1,
             Constraint::PositiveDefinite | Constraint::LowerCholesky => 2,
             Constraint::Independent(base, n) => base.event_dim() + n,
         }
@@ -179,6 +262,94 @@ impl fmt::Display for Constraint {
             Constraint::PositiveDefinite => f.write_str("PositiveDefinite()"),
             Constraint::LowerCholesky => f.write_str("LowerCholesky()"),
             Constraint::Independent(base, n) => write!(f, "IndependentConstraint({base}, {n})"),
+            Constraint::Boolean => f.write_str("Boolean()"),
+            Constraint::UnitInterval => f.write_str("Interval(lower_bound=0.0, upper_bound=1.0)"),
+            Constraint::Simplex => f.write_str("Simplex()"),
+            Constraint::IntegerInterval(lower, upper) => write!(
+                f,
+                "IntegerInterval(lower_bound={lower}, upper_bound={upper})"
+            ),
+            Constraint::OneHot => f.write_str("OneHot()"),
+            Constraint::Nonnegative => f.write_str("GreaterThanEq(lower_bound=0.0)"),
+            Constraint::LessThan(upper) => write!(f, "LessThan(upper_bound={upper})"),
+            Constraint::GreaterThan(lower) => write!(f, "GreaterThan(lower_bound={lower})"),
+            Constraint::Interval(lower, upper) => {
+                write!(f, "Interval(lower_bound={lower}, upper_bound={upper})")
+            }
+            Constraint::NonnegativeInteger => f.write_str("IntegerGreaterThan(lower_bound=0)"),
+        }
+    }
+}
+
+/// A tensor bound of a constraint (`Uniform`'s `low` and `high`): shared with the
+/// distribution (`Tensor::shallow_clone`), equal when it is the same tensor, and shown as
+/// Python's f-string shows it (`Tensor.__format__`).
+///
+/// ```
+/// # fn main() -> tchdist::Result<()> {
+/// use tch::Tensor;
+/// use tchdist::distributions::{BoundTensor, Constraint};
+/// let c = Constraint::LessThan(BoundTensor::new(&Tensor::from_slice(&[1.0f32, 2.0])));
+/// assert_eq!(c.to_string(), "LessThan(upper_bound=tensor([1., 2.]))");
+/// let ok = c.check(&Tensor::from_slice(&[0.5f32, 2.0]))?;
+/// assert_eq!(Vec::<bool>::try_from(ok)?, vec![true, false]);
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Debug)]
+pub struct BoundTensor(Tensor);
+
+impl BoundTensor {
+    /// A bound sharing `t`'s memory.
+    ///
+    /// ```
+    /// use tch::Tensor;
+    /// use tchdist::distributions::BoundTensor;
+    /// let b = BoundTensor::new(&Tensor::from_slice(&[1.0f64]));
+    /// assert_eq!(b.tensor().size(), vec![1]);
+    /// ```
+    pub fn new(t: &Tensor) -> Self {
+        BoundTensor(t.shallow_clone())
+    }
+
+    /// The bound.
+    ///
+    /// ```
+    /// use tch::Tensor;
+    /// use tchdist::distributions::BoundTensor;
+    /// let b = BoundTensor::new(&Tensor::from_slice(&[1.0f64]));
+    /// assert_eq!(b.tensor().double_value(&[0]), 1.0);
+    /// ```
+    pub fn tensor(&self) -> &Tensor {
+        &self.0
+    }
+}
+
+impl Clone for BoundTensor {
+    fn clone(&self) -> Self {
+        BoundTensor(self.0.shallow_clone())
+    }
+}
+
+/// The same tensor: same memory, shape, strides and dtype.
+impl PartialEq for BoundTensor {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.data_ptr() == other.0.data_ptr()
+            && self.0.size() == other.0.size()
+            && self.0.stride() == other.0.stride()
+            && self.0.kind() == other.0.kind()
+    }
+}
+
+impl Eq for BoundTensor {}
+
+/// Python's `f"{tensor}"` (a 0-d tensor as its float, any other as `str(tensor)`), or the
+/// printer's error text for a dtype it cannot print.
+impl fmt::Display for BoundTensor {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match crate::format::format_value(&self.0) {
+            Ok(text) => f.write_str(&text),
+            Err(e) => write!(f, "<{e}>"),
         }
     }
 }

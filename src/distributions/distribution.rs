@@ -138,6 +138,43 @@ pub trait Distribution {
         Err(not_implemented(self.name(), "support"))
     }
 
+    /// Whether [`enumerate_support`](Distribution::enumerate_support) is implemented
+    /// (`Distribution.has_enumerate_support`).
+    ///
+    /// ```
+    /// # fn main() -> tchdist::Result<()> {
+    /// use tch::Tensor;
+    /// use tchdist::distributions::{Bernoulli, Distribution};
+    /// let d = Bernoulli::from_probs(&Tensor::from_slice(&[0.25f64]))?;
+    /// assert!(d.has_enumerate_support());
+    /// # Ok(())
+    /// # }
+    /// ```
+    fn has_enumerate_support(&self) -> bool {
+        false
+    }
+
+    /// All the values of a discrete distribution's support, along a new leftmost dimension,
+    /// expanded over `batch_shape` when `expand` (`Distribution.enumerate_support`).
+    ///
+    /// # Errors
+    /// [`Error::NotImplemented`] by default, as PyTorch's base class.
+    ///
+    /// ```
+    /// # fn main() -> tchdist::Result<()> {
+    /// use tch::Tensor;
+    /// use tchdist::distributions::{Bernoulli, Distribution};
+    /// let d = Bernoulli::from_probs(&Tensor::from_slice(&[0.25f64, 0.5, 0.75]))?;
+    /// assert_eq!(d.enumerate_support(true)?.size(), vec![2, 3]);
+    /// assert_eq!(d.enumerate_support(false)?.size(), vec![2, 1]);
+    /// # Ok(())
+    /// # }
+    /// ```
+    fn enumerate_support(&self, expand: bool) -> Result<Tensor> {
+        let _ = expand;
+        Err(not_implemented(self.name(), "enumerate_support"))
+    }
+
     /// A reparameterized sample of shape `sample_shape + batch_shape + event_shape`
     /// (`Distribution.rsample`): gradients flow back to the parameters.
     ///

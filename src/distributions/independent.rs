@@ -172,6 +172,22 @@ impl Distribution for Independent {
         self.base_dist.has_rsample()
     }
 
+    /// `False` when `n > 0`, else the base's.
+    fn has_enumerate_support(&self) -> bool {
+        self.reinterpreted_batch_ndims == 0 && self.base_dist.has_enumerate_support()
+    }
+
+    /// The base's when `n == 0`; otherwise PyTorch's `NotImplementedError` "Enumeration over
+    /// cartesian product is not implemented".
+    fn enumerate_support(&self, expand: bool) -> Result<Tensor> {
+        if self.reinterpreted_batch_ndims > 0 {
+            return Err(Error::NotImplemented(
+                "Enumeration over cartesian product is not implemented".into(),
+            ));
+        }
+        self.base_dist.enumerate_support(expand)
+    }
+
     /// `independent(base.support, n)`, or the base's support when `n == 0`.
     fn support(&self) -> Result<Constraint> {
         let base = self.base_dist.support()?;

@@ -3,22 +3,48 @@
 //! Each distribution follows its PyTorch file op for op, including how it draws from the global
 //! generator, so that after the same `manual_seed` it produces the same bits as Python.
 
+mod bernoulli;
+mod beta;
+mod categorical;
+mod cauchy;
 pub(crate) mod constraints;
+mod dirichlet;
 mod distribution;
+mod exponential;
+mod gamma;
+mod geometric;
 mod independent;
 mod kl;
 mod lowrank_multivariate_normal;
 mod multivariate_normal;
 mod normal;
+mod one_hot_categorical;
+mod poisson;
+mod transformed_distribution;
+mod transforms;
+mod uniform;
 mod utils;
 
-pub use constraints::Constraint;
+pub use bernoulli::Bernoulli;
+pub use beta::Beta;
+pub use categorical::Categorical;
+pub use cauchy::Cauchy;
+pub use constraints::{BoundTensor, Constraint};
+pub use dirichlet::Dirichlet;
 pub use distribution::Distribution;
+pub use exponential::Exponential;
+pub use gamma::Gamma;
+pub use geometric::Geometric;
 pub use independent::Independent;
 pub use kl::kl_divergence;
 pub use lowrank_multivariate_normal::LowRankMultivariateNormal;
 pub use multivariate_normal::{MultivariateNormal, MvnParam};
 pub use normal::Normal;
+pub use one_hot_categorical::{OneHotCategorical, OneHotCategoricalStraightThrough};
+pub use poisson::Poisson;
+pub use transformed_distribution::TransformedDistribution;
+pub use transforms::Transform;
+pub use uniform::Uniform;
 
 use tch::Tensor;
 
@@ -53,6 +79,32 @@ pub enum AnyDistribution {
     LowRankMultivariateNormal(LowRankMultivariateNormal),
     /// An [`Independent`].
     Independent(Independent),
+    /// A [`Bernoulli`].
+    Bernoulli(Bernoulli),
+    /// A [`Categorical`].
+    Categorical(Categorical),
+    /// A [`OneHotCategorical`].
+    OneHotCategorical(OneHotCategorical),
+    /// A [`OneHotCategoricalStraightThrough`].
+    OneHotCategoricalStraightThrough(OneHotCategoricalStraightThrough),
+    /// A [`Exponential`].
+    Exponential(Exponential),
+    /// A [`Cauchy`].
+    Cauchy(Cauchy),
+    /// A [`Geometric`].
+    Geometric(Geometric),
+    /// A [`Poisson`].
+    Poisson(Poisson),
+    /// A [`Gamma`].
+    Gamma(Gamma),
+    /// A [`Beta`].
+    Beta(Beta),
+    /// A [`Dirichlet`].
+    Dirichlet(Dirichlet),
+    /// A [`Uniform`].
+    Uniform(Uniform),
+    /// A [`TransformedDistribution`].
+    TransformedDistribution(TransformedDistribution),
 }
 
 /// A borrowed [`AnyDistribution`]: what [`kl_divergence`] takes, so that callers keep their
@@ -77,6 +129,32 @@ pub enum DistributionRef<'a> {
     LowRankMultivariateNormal(&'a LowRankMultivariateNormal),
     /// An [`Independent`].
     Independent(&'a Independent),
+    /// A [`Bernoulli`].
+    Bernoulli(&'a Bernoulli),
+    /// A [`Categorical`].
+    Categorical(&'a Categorical),
+    /// A [`OneHotCategorical`].
+    OneHotCategorical(&'a OneHotCategorical),
+    /// A [`OneHotCategoricalStraightThrough`].
+    OneHotCategoricalStraightThrough(&'a OneHotCategoricalStraightThrough),
+    /// A [`Exponential`].
+    Exponential(&'a Exponential),
+    /// A [`Cauchy`].
+    Cauchy(&'a Cauchy),
+    /// A [`Geometric`].
+    Geometric(&'a Geometric),
+    /// A [`Poisson`].
+    Poisson(&'a Poisson),
+    /// A [`Gamma`].
+    Gamma(&'a Gamma),
+    /// A [`Beta`].
+    Beta(&'a Beta),
+    /// A [`Dirichlet`].
+    Dirichlet(&'a Dirichlet),
+    /// A [`Uniform`].
+    Uniform(&'a Uniform),
+    /// A [`TransformedDistribution`].
+    TransformedDistribution(&'a TransformedDistribution),
 }
 
 macro_rules! any_distribution_variants {
@@ -170,6 +248,14 @@ macro_rules! any_distribution_variants {
                 self.as_dyn().support()
             }
 
+            fn has_enumerate_support(&self) -> bool {
+                self.as_dyn().has_enumerate_support()
+            }
+
+            fn enumerate_support(&self, expand: bool) -> Result<Tensor> {
+                self.as_dyn().enumerate_support(expand)
+            }
+
             fn rsample(&self, sample_shape: &[i64]) -> Result<Tensor> {
                 self.as_dyn().rsample(sample_shape)
             }
@@ -227,7 +313,20 @@ any_distribution_variants!(
     Normal,
     MultivariateNormal,
     LowRankMultivariateNormal,
-    Independent
+    Independent,
+    Bernoulli,
+    Categorical,
+    OneHotCategorical,
+    OneHotCategoricalStraightThrough,
+    Exponential,
+    Cauchy,
+    Geometric,
+    Poisson,
+    Gamma,
+    Beta,
+    Dirichlet,
+    Uniform,
+    TransformedDistribution
 );
 
 /// `torch.broadcast_shapes` (`torch._refs._broadcast_shapes`), with PyTorch's error text.

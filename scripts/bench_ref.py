@@ -69,8 +69,12 @@ METHODS = subprocess.run(
 ).stdout.split()
 # Methods whose cost grows with n² (one backward pass per output, or a basis of n rows per
 # output): at the largest n they are first timed at n/10 and skipped when the n² extrapolation
-# passes the per-cell limit.
-QUADRATIC = {"functional", "loop", "batched-loop", "vectorized", "batched", "jacrev"}
+# passes the per-cell limit. The binary says which (JacobianMethod::time_grows_with_n_squared).
+QUADRATIC = set(
+    subprocess.run(
+        [str(BIN), "list-methods", "--quadratic"], check=True, capture_output=True, text=True
+    ).stdout.split()
+)
 SIZES = [(10, 2), (1000, 10), (10000, 50), (2000, 200)]
 DTYPES = {"f32": "float32", "f64": "float64"}
 BASIS_MEMORY_BUDGET = 512 << 20  # tchdist::mvn_jacobian::BASIS_MEMORY_BUDGET

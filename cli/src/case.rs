@@ -6,7 +6,7 @@ use clap::{ArgGroup, ValueEnum};
 use tch::{Kind, Tensor};
 use tchdist::distributions::MvnParam;
 use tchdist::format::torch_size;
-use tchdist::mvn_jacobian::{estimated_bytes, JacobianMethod};
+use tchdist::mvn_jacobian::{estimated_bytes, estimated_seconds, JacobianMethod};
 
 use super::input::Array;
 
@@ -294,45 +294,14 @@ pub fn check_threads(n: i32) -> Result<()> {
 /// Longest estimated run of a method whose time grows with n², without `--allow-slow`.
 const SLOW_SECONDS: f64 = 60.0;
 
-/// A rough time, in seconds, of `method` on `outputs` log-probabilities of dimension `d`,
-/// fitted to docs/BENCHMARKS.md (CPU, n = 1000 to 10000, d = 10 to 200): the reverse-mode
-/// methods take one backward pass over the n·d graph per output (n² d), the others n d².
-fn estimated_seconds(method: JacobianMethod, outputs: f64, d: f64) -> f64 {
-    let quadratic = |c: f64, k: f64| c * outputs * outputs * (d + k);
-    let linear = |c: f64| c * outputs * d * d + 1e-7 * outputs;
-    match method {
-        JacobianMethod::Loop => quadratic(1.5e-8, 100.0),
-        JacobianMethod::Functional | JacobianMethod::BatchedLoop => quadratic(9e-9, 10.0),
-        JacobianMethod::Vectorized | JacobianMethod::Batched | JacobianMethod::Jacrev => {
-            quadratic(1e-8, 10.0)
-        }
-        JacobianMethod::Forward => linear(1.5e-8),
-        JacobianMethod::Jacfwd => linear(1.2e-8),
-        JacobianMethod::PerSample => linear(3e-9),
-        _ => linear(1e-9),
-    }
-}
-
-fn is_quadratic(method: JacobianMethod) -> bool {
-    matches!(
-        method,
-        JacobianMethod::Loop
-            | JacobianMethod::Functional
-            | JacobianMethod::Vectorized
-            | JacobianMethod::Batched
-            | JacobianMethod::BatchedLoop
-            | JacobianMethod::Jacrev
-    )
-}
-
 /// Refuses a method whose time grows with n² past [`SLOW_SECONDS`], naming the methods that
 /// take under a second at that size.
 fn check_time(method: JacobianMethod, size: &Size) -> Result<()> {
-    if !is_quadratic(method) {
+    if !method.time_grows_with_n_squared() {
         return Ok(());
     }
-    let d = *size.loc.last().unwrap_or(&1) as f64;
-    let outputs = size.n as f64 * broadcast_batch(size.loc, size.matrix) as f64;
+    let d = (*size.loc.last().unwrap_or(&1)).max(0) as u64;
+    let outputs = (size.n.max(0) as u64).saturating_mul(broadcast_batch(size.loc, size.matrix));
     let seconds = estimated_seconds(method, outputs, d);
     if seconds <= SLOW_SECONDS {
         return Ok(());

@@ -76,10 +76,12 @@ impl std::fmt::Display for Method {
     }
 }
 
-/// `tchdist list-methods`: the names, in the library's order, one a line.
-pub fn list_methods() -> Vec<u8> {
+/// `tchdist list-methods`: the names, in the library's order, one a line (`quadratic`: only
+/// those whose time grows with n²).
+pub fn list_methods(quadratic: bool) -> Vec<u8> {
     METHODS
         .iter()
+        .filter(|m| !quadratic || m.0.time_grows_with_n_squared())
         .map(|m| format!("{}\n", m.0.name()))
         .collect::<String>()
         .into_bytes()

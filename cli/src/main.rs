@@ -49,7 +49,11 @@ enum Command {
     Bench(bench::Args),
     /// The Jacobian methods' names, one a line (for scripts and the Python twins)
     #[command(hide = true)]
-    ListMethods,
+    ListMethods {
+        /// Only the methods whose time grows with n²
+        #[arg(long)]
+        quadratic: bool,
+    },
 }
 
 /// `tchdist X.Y.Z (tch A.B.C, libtorch 2.13.0)`.
@@ -85,7 +89,7 @@ fn main() -> ExitCode {
         Command::Sample(args) => sample::run_sample(args).map(|out| (out, true)),
         Command::LogProb(args) => sample::run_log_prob(args).map(|out| (out, true)),
         Command::Bench(args) => bench::run(args).map(|out| (out, true)),
-        Command::ListMethods => Ok((jacobian::list_methods(), true)),
+        Command::ListMethods { quadratic } => Ok((jacobian::list_methods(*quadratic), true)),
     };
     let (out, ok) = match result {
         Ok(done) => done,

@@ -261,6 +261,13 @@ fn list_methods_prints_the_library_s_one_method_list_in_order() {
         .map(|m| m.name())
         .collect();
     assert_eq!(stdout(&out), format!("{}\n", names.join("\n")));
+    let quadratic: Vec<&str> = tchdist::mvn_jacobian::JacobianMethod::ALL
+        .iter()
+        .filter(|m| m.time_grows_with_n_squared())
+        .map(|m| m.name())
+        .collect();
+    let out = tchdist(&["list-methods", "--quadratic"]);
+    assert_eq!(stdout(&out), format!("{}\n", quadratic.join("\n")));
     // `--method` accepts exactly these names.
     let help = stdout(&tchdist(&["jacobian", "--help"]));
     for name in names {

@@ -90,6 +90,27 @@ impl JacobianMethod {
         self.describe().1
     }
 
+    /// Whether the method's time grows with n² (one backward pass, or one row of an n-row
+    /// one-hot basis, per log-probability): the reverse-mode methods. The others (forward
+    /// mode, per-sample gradients, the closed form) grow with n.
+    ///
+    /// ```
+    /// use tchdist::mvn_jacobian::JacobianMethod;
+    /// assert!(JacobianMethod::Loop.time_grows_with_n_squared());
+    /// assert!(!JacobianMethod::Analytic.time_grows_with_n_squared());
+    /// ```
+    pub fn time_grows_with_n_squared(self) -> bool {
+        matches!(
+            self,
+            JacobianMethod::Loop
+                | JacobianMethod::Functional
+                | JacobianMethod::Vectorized
+                | JacobianMethod::Batched
+                | JacobianMethod::BatchedLoop
+                | JacobianMethod::Jacrev
+        )
+    }
+
     /// Name and one-line description, written once for both.
     fn describe(self) -> (&'static str, &'static str) {
         match self {
@@ -656,6 +677,33 @@ pub fn estimated_bytes(
         _ => 0,
     };
     mul(&[base.saturating_add(extra), 4, u128::from(elem)]).saturating_add(basis)
+}
+
+/// A rough time, in seconds, of `method` on `outputs` log-probabilities of dimension `d` on
+/// the CPU, fitted to docs/BENCHMARKS.md (2 cores, n = 1000 to 10000, d = 10 to 200): the
+/// reverse-mode methods take one backward pass over the n·d graph per output (n² d), the
+/// others n d². Used to refuse runs of minutes before they start; machine-dependent.
+///
+/// ```
+/// use tchdist::mvn_jacobian::{estimated_seconds, JacobianMethod};
+/// assert!(estimated_seconds(JacobianMethod::Loop, 1_000_000, 2) > 3600.0);
+/// assert!(estimated_seconds(JacobianMethod::Analytic, 1_000_000, 2) < 1.0);
+/// ```
+pub fn estimated_seconds(method: JacobianMethod, outputs: u64, d: u64) -> f64 {
+    let (outputs, d) = (outputs as f64, d as f64);
+    let quadratic = |c: f64, k: f64| c * outputs * outputs * (d + k);
+    let linear = |c: f64| c * outputs * d * d + 1e-7 * outputs;
+    match method {
+        JacobianMethod::Loop => quadratic(1.5e-8, 100.0),
+        JacobianMethod::Functional | JacobianMethod::BatchedLoop => quadratic(9e-9, 10.0),
+        JacobianMethod::Vectorized | JacobianMethod::Batched | JacobianMethod::Jacrev => {
+            quadratic(1e-8, 10.0)
+        }
+        JacobianMethod::Forward => linear(1.5e-8),
+        JacobianMethod::Jacfwd => linear(1.2e-8),
+        JacobianMethod::PerSample => linear(3e-9),
+        JacobianMethod::Analytic => linear(1e-9),
+    }
 }
 
 /// The benchmark case: `loc = zeros(d)` and a random SPD covariance made from `seed`,

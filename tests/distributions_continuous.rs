@@ -154,10 +154,14 @@ fn scalar_case(rng: &mut Rng, i: usize, kind: &str) -> Value {
 }
 
 fn dirichlet_case(rng: &mut Rng, i: usize) -> Value {
+    dirichlet_case_in(rng, i, 0.3, 3.0)
+}
+
+fn dirichlet_case_in(rng: &mut Rng, i: usize, lo: f64, hi: f64) -> Value {
     let b = random_shape(rng, 2, 3);
     let k = rng.int(1, 4);
     let cs = cat(&b, &[k]);
-    let conc = reals(rng, numel(&cs), 0.3, 3.0);
+    let conc = reals(rng, numel(&cs), lo, hi);
     let vb = value_shape(rng, &b);
     let mut v = Vec::new();
     for _ in 0..numel(&vb) {
@@ -215,6 +219,28 @@ fn beta_matches_pytorch_bit_for_bit_with_gradients_on_20_random_cases() {
 #[test]
 fn dirichlet_matches_pytorch_bit_for_bit_with_gradients_on_20_random_cases() {
     table("dirichlet", 0xd1, 20);
+}
+
+#[test]
+fn dirichlet_and_beta_rsample_gradients_match_pytorch_with_tiny_concentrations_on_20_cases() {
+    // Concentrations of 0.005..0.05 put samples at finfo.tiny and 1 - eps, where
+    // `_dirichlet_grad` is extreme.
+    let mut rng = Rng::new(0x7171);
+    let cases: Vec<Value> = (0..20)
+        .map(|i| {
+            if i % 2 == 0 {
+                dirichlet_case_in(&mut rng, i, 0.005, 0.05)
+            } else {
+                let b = random_shape(&mut rng, 2, 3);
+                let spec = json!({"kind": "beta", "a": param(&mut rng, &b, 0.005, 0.05),
+                                  "b": param(&mut rng, &b, 0.005, 0.05)});
+                let v = values(&mut rng, &b, 0.01, 0.99, &[0.0]);
+                let u = probabilities(&mut rng, &b);
+                dist_case(&mut rng, i, spec, &b, v, u)
+            }
+        })
+        .collect();
+    assert_at_least(&compare_with_python(&cases, label), 5);
 }
 
 #[test]

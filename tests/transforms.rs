@@ -76,22 +76,38 @@ fn transforms_match_pytorch_bit_for_bit_with_gradients_on_64_random_cases() {
         .map(|i| {
             let b = random_shape(&mut rng, 2, 3);
             let which = i % 4;
-            let tr = transform(&mut rng, which, &b);
+            let mut tr = transform(&mut rng, which, &b);
+            // Every other case of each kind runs the inverse transform (`t.inv`), on points
+            // of the original's codomain.
+            let inv = (i / 8) % 2 == 1;
+            tr["inv"] = json!(inv);
+            let domain_x = t(&b, reals(&mut rng, numel(&b), -3.0, 3.0));
+            let codomain_y = codomain_values(&mut rng, which, &b);
+            let (x, y) = if inv {
+                let mut x = codomain_y;
+                x["grad"] = json!(true);
+                let mut y = domain_x;
+                y["grad"] = json!(false);
+                (x, y)
+            } else {
+                (domain_x, codomain_y)
+            };
             json!({
                 "kind": "transform",
                 "dtype": dtype(i),
                 "transform": tr,
-                "x": t(&b, reals(&mut rng, numel(&b), -3.0, 3.0)),
-                "y": codomain_values(&mut rng, which, &b),
+                "x": x,
+                "y": y,
                 "shape": b,
             })
         })
         .collect();
     let tally = compare_with_python(&cases, |c| {
         format!(
-            "{}(cache={})",
+            "{}(cache={}, inv={})",
             c["transform"]["t"].as_str().unwrap_or("?"),
-            c["transform"]["cache"]
+            c["transform"]["cache"],
+            c["transform"]["inv"]
         )
     });
     assert_eq!(tally.values().map(|(_, n)| n).sum::<usize>(), 64);
@@ -174,6 +190,25 @@ fn transformed_distribution_matches_pytorch_bit_for_bit_with_gradients_on_48_ran
         )
     });
     assert_eq!(tally.values().map(|(_, n)| n).sum::<usize>(), 48);
+}
+
+#[test]
+fn logistic_as_uniform_through_inverse_sigmoid_matches_pytorch_bit_for_bit_on_16_random_cases() {
+    let mut rng = Rng::new(0x1061);
+    let cases: Vec<Value> = (0..16)
+        .map(|i| {
+            let b = random_shape(&mut rng, 2, 3);
+            let n = numel(&b);
+            let base = json!({"kind": "uniform", "a": t(&b, reals(&mut rng, n, 0.0, 0.3)),
+                              "b": t(&b, reals(&mut rng, n, 0.6, 1.0))});
+            let logit = json!({"t": "sigmoid", "cache": rng.int(0, 1), "inv": true});
+            let affine = transform(&mut rng, 3, &b);
+            let mut case = transformed_case(&mut rng, i, &b, base, vec![logit, affine], 3);
+            case["dist"]["transforms"][1]["event_dim"] = json!(0);
+            case
+        })
+        .collect();
+    assert_at_least(&compare_with_python(&cases, |_| "logistic".into()), 8);
 }
 
 #[test]

@@ -53,6 +53,8 @@ type Cache = Arc<Mutex<Option<(Tensor, Tensor)>>>;
 pub struct Transform {
     kind: Kind_,
     cache: Option<Cache>,
+    /// `_InverseTransform(kind)`: the map runs backwards (sharing the cache).
+    inverted: bool,
 }
 
 /// A clone shares its tensors and its cache (the same Python object).
@@ -75,6 +77,7 @@ impl Clone for Transform {
         Transform {
             kind,
             cache: self.cache.clone(),
+            inverted: self.inverted,
         }
     }
 }
@@ -96,7 +99,31 @@ fn lock(cache: &Cache) -> Result<std::sync::MutexGuard<'_, Option<(Tensor, Tenso
 
 impl Transform {
     fn of(kind: Kind_) -> Self {
-        Transform { kind, cache: None }
+        Transform {
+            kind,
+            cache: None,
+            inverted: false,
+        }
+    }
+
+    /// `transform.inv` as a transform (`_InverseTransform`): y = f⁻¹(x), sharing this
+    /// transform's cache; its own `inverse_transform` is the original again.
+    ///
+    /// ```
+    /// # fn main() -> tchdist::Result<()> {
+    /// use tch::Tensor;
+    /// use tchdist::distributions::Transform;
+    /// let logit = Transform::sigmoid().inverse_transform();
+    /// assert_eq!(logit.repr(), "_InverseTransform(SigmoidTransform())");
+    /// assert_eq!(logit.call(&Tensor::from_slice(&[0.5f64]))?.double_value(&[0]), 0.0);
+    /// assert_eq!(logit.inverse_transform().repr(), "SigmoidTransform()");
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn inverse_transform(&self) -> Self {
+        let mut t = self.clone();
+        t.inverted = !self.inverted;
+        t
     }
 
     /// `ExpTransform()`: y = exp(x).
@@ -209,17 +236,35 @@ impl Transform {
     /// assert_eq!(t.repr(), "AffineTransform()");
     /// ```
     pub fn repr(&self) -> String {
+        if self.inverted {
+            return format!("_InverseTransform({}())", self.name());
+        }
         format!("{}()", self.name())
     }
 
     /// `transform.domain`: `Real()` (`independent(real, event_dim)` for an affine transform
-    /// with `event_dim > 0`).
+    /// with `event_dim > 0`); an inverse transform's is the original's codomain.
+    ///
+    /// # Errors
+    /// As [`Transform::codomain`].
     ///
     /// ```
+    /// # fn main() -> tchdist::Result<()> {
     /// use tchdist::distributions::{Constraint, Transform};
-    /// assert_eq!(Transform::exp().domain(), Constraint::Real);
+    /// assert_eq!(Transform::exp().domain()?, Constraint::Real);
+    /// assert_eq!(Transform::exp().inverse_transform().domain()?, Constraint::Positive);
+    /// # Ok(())
+    /// # }
     /// ```
-    pub fn domain(&self) -> Constraint {
+    pub fn domain(&self) -> Result<Constraint> {
+        if self.inverted {
+            return self.forward_codomain();
+        }
+        Ok(self.forward_domain())
+    }
+
+    /// The domain of the un-inverted map.
+    fn forward_domain(&self) -> Constraint {
         match &self.kind {
             Kind_::Affine { event_dim, .. } if *event_dim > 0 => {
                 Constraint::Real.independent(*event_dim)
@@ -230,7 +275,7 @@ impl Transform {
 
     /// `transform.codomain`: `GreaterThan(lower_bound=0.0)` (exp), `Interval(lower_bound=0.0,
     /// upper_bound=1.0)` (sigmoid), `Interval(lower_bound=-1.0, upper_bound=1.0)` (tanh), the
-    /// domain (affine).
+    /// domain (affine); an inverse transform's is the original's domain.
     ///
     /// # Errors
     /// Only if libtorch fails to make tanh's bounds.
@@ -243,6 +288,14 @@ impl Transform {
     /// # }
     /// ```
     pub fn codomain(&self) -> Result<Constraint> {
+        if self.inverted {
+            return Ok(self.forward_domain());
+        }
+        self.forward_codomain()
+    }
+
+    /// The codomain of the un-inverted map.
+    fn forward_codomain(&self) -> Result<Constraint> {
         Ok(match &self.kind {
             Kind_::Exp => Constraint::Positive,
             Kind_::Sigmoid => Constraint::UnitInterval,
@@ -253,7 +306,7 @@ impl Transform {
                     BoundTensor::new(&bound(1.0)?),
                 )
             }
-            Kind_::Affine { .. } => self.domain(),
+            Kind_::Affine { .. } => self.forward_domain(),
         })
     }
 
@@ -335,6 +388,15 @@ impl Transform {
     /// # }
     /// ```
     pub fn call(&self, x: &Tensor) -> Result<Tensor> {
+        if self.inverted {
+            // `_InverseTransform.__call__`: the original's `_inv_call`.
+            return self.cached_inverse(x);
+        }
+        self.cached_forward(x)
+    }
+
+    /// `Transform.__call__` of the un-inverted map.
+    fn cached_forward(&self, x: &Tensor) -> Result<Tensor> {
         let Some(cache) = &self.cache else {
             return self.forward(x);
         };
@@ -365,6 +427,14 @@ impl Transform {
     /// # }
     /// ```
     pub fn inv(&self, y: &Tensor) -> Result<Tensor> {
+        if self.inverted {
+            return self.cached_forward(y);
+        }
+        self.cached_inverse(y)
+    }
+
+    /// `Transform._inv_call` of the un-inverted map.
+    fn cached_inverse(&self, y: &Tensor) -> Result<Tensor> {
         let Some(cache) = &self.cache else {
             return self.inverse_uncached(y);
         };
@@ -426,6 +496,15 @@ impl Transform {
     /// # }
     /// ```
     pub fn log_abs_det_jacobian(&self, x: &Tensor, y: &Tensor) -> Result<Tensor> {
+        if self.inverted {
+            // `_InverseTransform.log_abs_det_jacobian`: `-inv.log_abs_det_jacobian(y, x)`.
+            return Ok(self.forward_lad(y, x)?.f_neg()?);
+        }
+        self.forward_lad(x, y)
+    }
+
+    /// `log_abs_det_jacobian` of the un-inverted map.
+    fn forward_lad(&self, x: &Tensor, y: &Tensor) -> Result<Tensor> {
         let _ = y;
         Ok(match &self.kind {
             Kind_::Exp => x.shallow_clone(),
@@ -475,6 +554,9 @@ pub(crate) fn transforms_eq(a: &[Transform], b: &[Transform]) -> Result<bool> {
         return Ok(false);
     }
     for (x, y) in a.iter().zip(b) {
+        if x.inverted != y.inverted {
+            return Ok(false);
+        }
         let same = match (&x.kind, &y.kind) {
             (Kind_::Exp, Kind_::Exp)
             | (Kind_::Sigmoid, Kind_::Sigmoid)

@@ -188,7 +188,11 @@ pub fn build_transform(
         }
         other => panic!("unknown transform {other}"),
     };
-    t.with_cache(spec["cache"].as_u64().unwrap_or(0) as usize)
+    let t = t.with_cache(spec["cache"].as_u64().unwrap_or(0) as usize)?;
+    if spec["inv"].as_bool().unwrap_or(false) {
+        return Ok(t.inverse_transform());
+    }
+    Ok(t)
 }
 
 pub fn bits(t: &Tensor) -> Value {
@@ -455,7 +459,10 @@ pub fn run_transform(case: &Value) -> Map<String, Value> {
     let x = tensor(&case["x"], kind, &mut leaves);
     let mut out = Map::new();
     out.insert("repr".into(), json!({"text": t.repr()}));
-    out.insert("domain".into(), json!({"text": t.domain().to_string()}));
+    out.insert(
+        "domain".into(),
+        json!({"text": t.domain().expect("domain").to_string()}),
+    );
     out.insert(
         "codomain".into(),
         json!({"text": t.codomain().expect("codomain").to_string()}),

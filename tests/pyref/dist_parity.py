@@ -115,7 +115,8 @@ def build_transform(spec, dtype, leaves):
         t = AffineTransform(loc, scale, event_dim=spec.get("event_dim", 0))
     else:
         t = {"exp": ExpTransform, "sigmoid": SigmoidTransform, "tanh": TanhTransform}[kind]()
-    return t.with_cache(spec.get("cache", 0))
+    t = t.with_cache(spec.get("cache", 0))
+    return t.inv if spec.get("inv", False) else t
 
 
 def cotangent(out):

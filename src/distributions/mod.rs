@@ -70,6 +70,7 @@ use crate::error::{Error, Result};
 /// # }
 /// ```
 #[derive(Clone, Debug)]
+#[non_exhaustive]
 pub enum AnyDistribution {
     /// A [`Normal`].
     Normal(Normal),
@@ -120,6 +121,7 @@ pub enum AnyDistribution {
 /// # }
 /// ```
 #[derive(Clone, Copy, Debug)]
+#[non_exhaustive]
 pub enum DistributionRef<'a> {
     /// A [`Normal`].
     Normal(&'a Normal),

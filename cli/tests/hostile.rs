@@ -2,10 +2,15 @@
 //! that are not plain files, sizes that must be refused before anything is allocated, a
 //! closed stdout, a missing HOME. Every failure is one `error:` line on stderr and exit code 2.
 
+#[path = "../../tests/common/mod.rs"]
+mod common;
+
 use std::os::unix::fs::FileTypeExt;
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
+
+use common::assert_one_error;
 
 fn bin() -> &'static str {
     env!("CARGO_BIN_EXE_tchdist")
@@ -24,16 +29,6 @@ fn sh(script: &str) -> Output {
         .args(["-c", script, bin()])
         .output()
         .expect("run sh")
-}
-
-/// Exit code 2, nothing on stdout, one stderr line starting `error: ` that contains `expect`.
-fn assert_one_error(out: &Output, expect: &str) {
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(2), "stderr: {err}");
-    assert!(out.stdout.is_empty(), "stdout: {:?}", out.stdout);
-    assert_eq!(err.lines().count(), 1, "stderr: {err:?}");
-    assert!(err.starts_with("error: "), "{err}");
-    assert!(err.contains(expect), "{err:?} lacks {expect:?}");
 }
 
 /// An executable shell script standing in for Python.

@@ -11,7 +11,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
-use common::run_python;
+use common::{assert_one_error, run_python};
 
 fn tchdist_in(dir: &Path, args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_tchdist"))
@@ -52,16 +52,6 @@ fn ok(out: &Output) -> String {
         String::from_utf8_lossy(&out.stderr)
     );
     String::from_utf8(out.stdout.clone()).expect("utf-8")
-}
-
-/// Exit code 2, nothing on stdout, one `error:` line that contains `expect`.
-fn one_error(out: &Output, expect: &str) {
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(2), "stderr: {err}");
-    assert!(out.stdout.is_empty(), "stdout: {:?}", out.stdout);
-    assert_eq!(err.lines().count(), 1, "stderr: {err:?}");
-    assert!(err.starts_with("error: "), "{err}");
-    assert!(err.contains(expect), "{err:?} lacks {expect:?}");
 }
 
 /// A fresh folder under the target directory, with `script` (NumPy code) run in it.
@@ -380,14 +370,14 @@ open("huge.npy", "wb").write(b"\x93NUMPY\x01\x00" + len(header).to_bytes(2, "lit
             err.contains(&expect.to_lowercase()),
             "{flag_value}: {err:?} lacks {expect:?}"
         );
-        one_error(&out, "");
+        assert_one_error(&out, "");
     }
     // Shape errors name the flag and both shapes.
     let out = tchdist_in(
         &dir,
         &["jacobian", "--loc", "[0, 0]", "--value", "@good.npy"],
     );
-    one_error(
+    assert_one_error(
         &out,
         "--value: The right-most size of value must match event_shape: torch.Size([2, 3]) vs torch.Size([2]).",
     );

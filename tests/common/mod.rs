@@ -2,9 +2,11 @@
 //! and bit-level tensor comparison.
 #![allow(dead_code)]
 
+pub mod tables;
+
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use tch::{Kind, Tensor};
@@ -281,4 +283,14 @@ pub fn assert_close(actual: &Tensor, expected: &Tensor, rtol: f64, atol: f64, wh
             "{what}: element {i}: {x:e} vs {y:e} exceeds atol {atol:e} + rtol {rtol:e}"
         );
     }
+}
+
+/// Exit code 2, nothing on stdout, one stderr line starting `error: ` that contains `expect`.
+pub fn assert_one_error(out: &Output, expect: &str) {
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "stderr: {err}");
+    assert!(out.stdout.is_empty(), "stdout: {:?}", out.stdout);
+    assert_eq!(err.lines().count(), 1, "stderr: {err:?}");
+    assert!(err.starts_with("error: "), "{err}");
+    assert!(err.contains(expect), "{err:?} lacks {expect:?}");
 }

@@ -82,14 +82,26 @@ fn argv(rng: &mut Rng) -> Vec<String> {
             "--method" => ["analytic", "forward", "loop", "batched", "per-sample", "x"]
                 [rng.int(0, 5) as usize]
                 .into(),
-            "--format" => ["text", "json", "xml"][rng.int(0, 2) as usize].into(),
+            "--format" => ["text", "json", "npz", "xml"][rng.int(0, 3) as usize].into(),
             "--device" => ["cpu", "cuda:7", "tpu"][rng.int(0, 2) as usize].into(),
             "--quiet" => continue,
             "--output" => "/nonexistent-dir/out".into(),
-            _ => {
-                let depth = rng.int(1, 3) as usize;
-                json_array(rng, depth)
-            }
+            // Tensor flags: JSON, or a file form that cannot be read (stdin is empty here).
+            _ => match rng.int(0, 5) {
+                0 => [
+                    "@-",
+                    "@/nonexistent.npy",
+                    "@/",
+                    "@/dev/null",
+                    "@/etc/passwd",
+                    "@x.npz:",
+                ][rng.int(0, 5) as usize]
+                    .into(),
+                _ => {
+                    let depth = rng.int(1, 3) as usize;
+                    json_array(rng, depth)
+                }
+            },
         };
         args.push(value);
     }

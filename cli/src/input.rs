@@ -3,7 +3,7 @@
 //! NumPy's magic bytes). Values are read as float64 and then rounded to `--dtype`, as
 //! `torch.tensor(np.load(path), dtype=...)` does.
 
-use std::io::{BufReader, Read};
+use std::io::{BufReader, Read, Seek};
 use std::path::Path;
 
 use anyhow::{anyhow, bail, Context, Result};
@@ -51,32 +51,32 @@ impl Array {
         }
         let (path, key) = split_key(source);
         let what = path.display().to_string();
-        let meta = std::fs::metadata(path)
-            .map_err(|e| anyhow!("{flag}: cannot read {what}: {}", io_reason(&e)))?;
+        let cannot_read =
+            |e: std::io::Error| anyhow!("{flag}: cannot read {what}: {}", io_reason(&e));
+        let meta = std::fs::metadata(path).map_err(cannot_read)?;
         if meta.is_dir() {
             bail!("{flag}: {what} is a directory, not a .npy, .npz or .json file");
         }
-        let file = std::fs::File::open(path)
-            .map_err(|e| anyhow!("{flag}: cannot read {what}: {}", io_reason(&e)))?;
-        let mut reader = BufReader::new(file);
-        let mut magic = [0u8; 6];
-        let got = read_prefix(&mut reader, &mut magic)
-            .map_err(|e| anyhow!("{flag}: cannot read {what}: {}", io_reason(&e)))?;
-        let magic = &magic[..got];
-        // The file is read again from its start by the readers below.
-        let file = std::fs::File::open(path)
-            .map_err(|e| anyhow!("{flag}: cannot read {what}: {}", io_reason(&e)))?;
+        let mut file = std::fs::File::open(path).map_err(cannot_read)?;
+        // The magic bytes decide the reader; the .npy and JSON readers get them back in front
+        // of the rest (a pipe works too), the .npz reader seeks in the file.
+        let mut magic = Vec::with_capacity(NPY_MAGIC.len());
+        (&file)
+            .take(NPY_MAGIC.len() as u64)
+            .read_to_end(&mut magic)
+            .map_err(cannot_read)?;
         if magic.starts_with(ZIP_MAGIC) {
+            file.rewind().map_err(cannot_read)?;
             read_npz(flag, &what, file, key, room)
         } else if key.is_some() {
             bail!("{flag}: {what} is not an .npz archive, so it has no key to select")
         } else if magic == NPY_MAGIC {
-            read_npy(flag, &what, BufReader::new(file), room)
+            read_npy(flag, &what, BufReader::new(magic.chain(file)), room)
         } else if path.extension().is_some_and(|e| e == "npy" || e == "npz") {
             bail!("{flag}: {what} is not a NumPy file (its magic bytes are wrong)")
         } else {
             room(u128::from(meta.len()).saturating_mul(4), flag)?;
-            let text = std::fs::read_to_string(path).map_err(|e| {
+            let text = std::io::read_to_string(magic.chain(file)).map_err(|e| {
                 anyhow!("{flag}: cannot read {what} as JSON text: {}", io_reason(&e))
             })?;
             Array::parse(flag, &text).map_err(|e| anyhow!("{e} (in {what})"))
@@ -201,18 +201,6 @@ fn split_key(source: &str) -> (&Path, Option<&str>) {
         Some(at) => (Path::new(&source[..at + 4]), Some(&source[at + 5..])),
         None => (Path::new(source), None),
     }
-}
-
-/// Reads up to `buf.len()` bytes (fewer at the end of a short file).
-fn read_prefix(reader: &mut impl Read, buf: &mut [u8]) -> std::io::Result<usize> {
-    let mut got = 0;
-    while got < buf.len() {
-        match reader.read(&mut buf[got..])? {
-            0 => break,
-            n => got += n,
-        }
-    }
-    Ok(got)
 }
 
 /// An I/O error's reason without Rust's `(os error N)` suffix.

@@ -149,6 +149,21 @@ assert not np.isfortran(np.load("cov.npy")) and np.isfortran(np.load("cov_fortra
         ));
         assert_eq!(got, expected, "--covariance @- ({} bytes)", stdin.len());
     }
+    // A pipe (bash's process substitution) as the file: no seeking, the magic bytes kept.
+    for cov in ["cov.npy", "cov.json"] {
+        let piped = Command::new("bash")
+            .current_dir(&dir)
+            .args([
+                "-c",
+                &format!(
+                    "\"$0\" jacobian --loc '{LOC}' --covariance @<(cat {cov}) --dtype f64 --format json"
+                ),
+                env!("CARGO_BIN_EXE_tchdist"),
+            ])
+            .output()
+            .expect("run bash");
+        assert_eq!(ok(&piped), expected, "--covariance @<(cat {cov})");
+    }
     // A float32 file under --dtype f32 is the float32 values; exactly what JSON gives.
     let f32_json = ok(&tchdist_in(
         &dir,

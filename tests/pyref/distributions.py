@@ -13,8 +13,8 @@ an exception (class: ValueError, NotImplementedError or RuntimeError, LinAlgErro
 import json
 import sys
 
-import numpy as np
 import torch
+from parity_common import bits, err, record
 from torch.distributions import (
     Independent,
     LowRankMultivariateNormal,
@@ -25,23 +25,6 @@ from torch.distributions import (
 
 DTYPES = {"f32": torch.float32, "f64": torch.float64}
 LAZY = ("covariance_matrix", "precision_matrix", "scale_tril")
-
-
-def bits(t):
-    t = t.detach().to(torch.float64).contiguous()
-    return {"t": {"shape": list(t.shape), "bits": t.reshape(-1).numpy().view(np.uint64).tolist()}}
-
-
-def err(e):
-    if isinstance(e, NotImplementedError):
-        cls = "NotImplementedError"
-    elif isinstance(e, ValueError):
-        cls = "ValueError"
-    elif isinstance(e, RuntimeError):
-        cls = "RuntimeError"
-    else:
-        raise e
-    return {"err": [cls, str(e)]}
 
 
 def tensor(spec, dtype, leaves):
@@ -73,29 +56,6 @@ def build(spec, dtype, leaves):
         base = build(spec["base"], dtype, leaves)
         return Independent(base, spec["n"], validate_args=validate)
     raise ValueError(kind)
-
-
-def cotangent(out):
-    n = out.numel()
-    v = (torch.arange(n, dtype=torch.float64) % 7 - 3) / 4
-    return v.reshape(out.shape).to(out.dtype)
-
-
-def record(out, name, fn, leaves=None):
-    """Runs fn; stores its tensor (and, given leaves, the gradients w.r.t. each leaf)."""
-    try:
-        value = fn()
-    except Exception as e:  # noqa: BLE001 - every exception is recorded and compared
-        out[name] = err(e)
-        return None
-    out[name] = bits(value)
-    if leaves is not None and value.requires_grad:
-        grads = torch.autograd.grad(
-            value, leaves, grad_outputs=cotangent(value), retain_graph=True, allow_unused=True
-        )
-        for i, g in enumerate(grads):
-            out[f"grad.{name}.{i}"] = {"none": True} if g is None else bits(g)
-    return value
 
 
 def lazies(out, prefix, d):

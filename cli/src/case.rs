@@ -6,7 +6,7 @@ use clap::{ArgGroup, ValueEnum};
 use tch::{Kind, Tensor};
 use tchdist::distributions::MvnParam;
 use tchdist::format::torch_size;
-use tchdist::mvn_jacobian::{estimated_bytes, estimated_seconds, JacobianMethod};
+use tchdist::mvn_jacobian::{batch_numel, estimated_bytes, estimated_seconds, JacobianMethod};
 
 use super::input::Array;
 
@@ -219,28 +219,11 @@ struct Size<'a> {
 /// (each tensor's text, the whole reply, and for `check` the parsed reply).
 const JSON_BYTES_PER_ELEMENT: u128 = 80;
 
-/// The batch shapes of `loc` and of the matrix broadcast together, as elements.
-fn broadcast_batch(loc: &[i64], matrix: &[i64]) -> u64 {
-    let loc_batch = &loc[..loc.len().saturating_sub(1)];
-    let mat_batch = &matrix[..matrix.len().saturating_sub(2)];
-    let rank = loc_batch.len().max(mat_batch.len());
-    (0..rank)
-        .map(|i| {
-            let dim = |s: &[i64]| {
-                (i + s.len())
-                    .checked_sub(rank)
-                    .map_or(1, |j| s[j].max(1) as u64)
-            };
-            dim(loc_batch).max(dim(mat_batch))
-        })
-        .fold(1u64, u64::saturating_mul)
-}
-
 /// Refuses, before allocating, a size whose tensors would not fit in available memory.
 fn check_memory(method: JacobianMethod, size: &Size) -> Result<()> {
     let n = size.n;
     let d = *size.loc.last().unwrap_or(&1) as u64;
-    let batch = broadcast_batch(size.loc, size.matrix);
+    let batch = batch_numel(size.loc, size.matrix);
     let loc_numel: u64 = size
         .loc
         .iter()
@@ -301,7 +284,7 @@ fn check_time(method: JacobianMethod, size: &Size) -> Result<()> {
         return Ok(());
     }
     let d = (*size.loc.last().unwrap_or(&1)).max(0) as u64;
-    let outputs = (size.n.max(0) as u64).saturating_mul(broadcast_batch(size.loc, size.matrix));
+    let outputs = (size.n.max(0) as u64).saturating_mul(batch_numel(size.loc, size.matrix));
     let seconds = estimated_seconds(method, outputs, d);
     if seconds <= SLOW_SECONDS {
         return Ok(());

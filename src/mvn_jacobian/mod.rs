@@ -553,11 +553,21 @@ fn basis_row_bytes(outputs: u64, d: u64, loc_numel: u64, elem: u64) -> u64 {
 /// assert_eq!(basis_chunk_rows(&loc, &cov, 10_000), Some(33));
 /// ```
 pub fn basis_chunk_rows(loc: &Tensor, param: &MvnParam, num_samples: i64) -> Option<i64> {
-    let batch = broadcast_numel(&[
-        batch_dims(&loc.size(), 1),
-        batch_dims(&param.matrix().size(), 2),
-    ]);
+    let batch = batch_numel(&loc.size(), &param.matrix().size());
     chunk_rows_for(loc, (num_samples.max(0) as u64).saturating_mul(batch))
+}
+
+/// The number of batch elements of `MultivariateNormal(loc, matrix)`: the batch shapes of `loc`
+/// (`(..., d)`) and of the matrix (`(..., d, d)`) broadcast together (saturating; a
+/// dimension of 0 counts 0).
+///
+/// ```
+/// use tchdist::mvn_jacobian::batch_numel;
+/// assert_eq!(batch_numel(&[12000, 1, 2], &[100, 2, 2]), 1_200_000);
+/// assert_eq!(batch_numel(&[2], &[2, 2]), 1);
+/// ```
+pub fn batch_numel(loc_shape: &[i64], matrix_shape: &[i64]) -> u64 {
+    broadcast_numel(&[batch_dims(loc_shape, 1), batch_dims(matrix_shape, 2)])
 }
 
 /// The shape left of the `event_dims` rightmost dimensions.

@@ -79,10 +79,77 @@ pub fn reset_peak_rss() -> Result<()> {
 fn status_bytes(field: &str) -> Result<u64> {
     let status = std::fs::read_to_string("/proc/self/status")
         .map_err(|e| Error::Runtime(format!("cannot read /proc/self/status: {e}")))?;
-    status
-        .lines()
-        .find_map(|line| line.strip_prefix(field)?.strip_prefix(':'))
-        .and_then(|v| v.split_whitespace().next()?.parse::<u64>().ok())
-        .map(|kib| kib * 1024)
+    kib_line(&status, field)
         .ok_or_else(|| Error::Runtime(format!("no {field} line in /proc/self/status")))
+}
+
+/// A `Name:   123 kB` line of a /proc file, in bytes.
+fn kib_line(text: &str, name: &str) -> Option<u64> {
+    text.lines()
+        .find_map(|line| line.strip_prefix(name)?.strip_prefix(':'))
+        .and_then(|v| v.split_whitespace().next()?.parse::<u64>().ok())
+        .map(|kib| kib.saturating_mul(1024))
+}
+
+/// Memory this process may still allocate, in bytes: the least of `MemAvailable` from
+/// /proc/meminfo (16 GiB where it cannot be read), the room left under the address-space
+/// limit (`RLIMIT_AS`'s soft limit less `VmSize`), and the room left under the cgroup's
+/// memory limit (v2 `memory.max`, v1 `memory.limit_in_bytes`, less their usage). What a
+/// program checks a size against before allocating it.
+///
+/// ```
+/// assert!(tchdist::memory::available_bytes() > 0);
+/// ```
+pub fn available_bytes() -> u64 {
+    let meminfo = std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|text| kib_line(&text, "MemAvailable"))
+        .unwrap_or(16 << 30);
+    [Some(meminfo), address_space_left(), cgroup_memory_left()]
+        .into_iter()
+        .flatten()
+        .min()
+        .unwrap_or(meminfo)
+}
+
+/// `RLIMIT_AS` (the soft limit in /proc/self/limits) less the address space already mapped
+/// (`VmSize`); `None` when unlimited.
+fn address_space_left() -> Option<u64> {
+    let limits = std::fs::read_to_string("/proc/self/limits").ok()?;
+    let soft = limits
+        .lines()
+        .find_map(|line| line.strip_prefix("Max address space"))?
+        .split_whitespace()
+        .next()?;
+    let limit: u64 = soft.parse().ok()?; // "unlimited" does not parse
+    let used = status_bytes("VmSize").unwrap_or(0);
+    Some(limit.saturating_sub(used))
+}
+
+/// The cgroup's memory limit less its usage; `None` when there is no limit.
+fn cgroup_memory_left() -> Option<u64> {
+    let read =
+        |path: String| -> Option<u64> { std::fs::read_to_string(path).ok()?.trim().parse().ok() };
+    let cgroups = std::fs::read_to_string("/proc/self/cgroup").ok()?;
+    for line in cgroups.lines() {
+        let mut parts = line.splitn(3, ':');
+        let (hierarchy, controllers, path) = (parts.next()?, parts.next()?, parts.next()?);
+        if hierarchy == "0" && controllers.is_empty() {
+            let dir = format!("/sys/fs/cgroup{}", path.trim_end_matches('/'));
+            if let Some(max) = read(format!("{dir}/memory.max")) {
+                let current = read(format!("{dir}/memory.current")).unwrap_or(0);
+                return Some(max.saturating_sub(current));
+            }
+        } else if controllers.split(',').any(|c| c == "memory") {
+            let dir = format!("/sys/fs/cgroup/memory{}", path.trim_end_matches('/'));
+            let max = read(format!("{dir}/memory.limit_in_bytes"))?;
+            // cgroup v1 reports "no limit" as a huge page-rounded number.
+            if max >= 1 << 62 {
+                return None;
+            }
+            let current = read(format!("{dir}/memory.usage_in_bytes")).unwrap_or(0);
+            return Some(max.saturating_sub(current));
+        }
+    }
+    None
 }

@@ -263,7 +263,7 @@ pub fn check_threads(n: i32) -> Result<()> {
         .current
         .map_or(8 << 20, u128::from);
     let need = u128::from(n.unsigned_abs()) * stack;
-    let available = available_memory();
+    let available = u128::from(tchdist::memory::available_bytes());
     if need > available {
         bail!(
             "--threads {n} would need about {} of thread stacks (more than the {} available); use fewer threads",
@@ -318,7 +318,7 @@ fn duration(seconds: f64) -> String {
 
 /// Refuses `need` bytes when the memory available is smaller, naming both sizes.
 pub fn check_available(need: u128, what: &str) -> Result<()> {
-    let available = available_memory();
+    let available = u128::from(tchdist::memory::available_bytes());
     if need > available {
         bail!(
             "{what} would need about {} (more than the {} available); use fewer samples",
@@ -327,69 +327,6 @@ pub fn check_available(need: u128, what: &str) -> Result<()> {
         );
     }
     Ok(())
-}
-
-/// The least of: MemAvailable from /proc/meminfo (16 GiB where it cannot be read), the room
-/// left under the address-space limit (RLIMIT_AS), and the room left under the cgroup's
-/// memory limit (v2 memory.max, v1 memory.limit_in_bytes).
-fn available_memory() -> u128 {
-    let meminfo = std::fs::read_to_string("/proc/meminfo")
-        .ok()
-        .and_then(|text| kib_field(&text, "MemAvailable:"))
-        .unwrap_or(16 << 30);
-    [Some(meminfo), address_space_left(), cgroup_memory_left()]
-        .into_iter()
-        .flatten()
-        .min()
-        .unwrap_or(meminfo)
-}
-
-/// A `Name:   123 kB` line of a /proc file, in bytes.
-fn kib_field(text: &str, name: &str) -> Option<u128> {
-    text.lines()
-        .find_map(|l| l.strip_prefix(name))
-        .and_then(|v| v.split_whitespace().next()?.parse::<u128>().ok())
-        .map(|kib| kib * 1024)
-}
-
-/// RLIMIT_AS less the address space already mapped (VmSize); None when unlimited.
-fn address_space_left() -> Option<u128> {
-    let limit = rustix::process::getrlimit(rustix::process::Resource::As)
-        .current
-        .map(u128::from)?;
-    let used = std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|text| kib_field(&text, "VmSize:"))
-        .unwrap_or(0);
-    Some(limit.saturating_sub(used))
-}
-
-/// The cgroup's memory limit less its usage; None when there is no limit.
-fn cgroup_memory_left() -> Option<u128> {
-    let read =
-        |path: String| -> Option<u128> { std::fs::read_to_string(path).ok()?.trim().parse().ok() };
-    let cgroups = std::fs::read_to_string("/proc/self/cgroup").ok()?;
-    for line in cgroups.lines() {
-        let mut parts = line.splitn(3, ':');
-        let (hierarchy, controllers, path) = (parts.next()?, parts.next()?, parts.next()?);
-        if hierarchy == "0" && controllers.is_empty() {
-            let dir = format!("/sys/fs/cgroup{}", path.trim_end_matches('/'));
-            if let Some(max) = read(format!("{dir}/memory.max")) {
-                let current = read(format!("{dir}/memory.current")).unwrap_or(0);
-                return Some(max.saturating_sub(current));
-            }
-        } else if controllers.split(',').any(|c| c == "memory") {
-            let dir = format!("/sys/fs/cgroup/memory{}", path.trim_end_matches('/'));
-            let max = read(format!("{dir}/memory.limit_in_bytes"))?;
-            // cgroup v1 reports "no limit" as a huge page-rounded number.
-            if max >= 1 << 62 {
-                return None;
-            }
-            let current = read(format!("{dir}/memory.usage_in_bytes")).unwrap_or(0);
-            return Some(max.saturating_sub(current));
-        }
-    }
-    None
 }
 
 fn human(bytes: u128) -> String {

@@ -136,6 +136,30 @@ pub fn ulp_distance(a: f64, b: f64, kind: Kind) -> u64 {
     }
 }
 
+/// How many products `L @ eps` (MultivariateNormal's and LowRankMultivariateNormal's
+/// `_batch_mv`) took the faster route to ATen's CPU bits in this process (one MKL gemv per
+/// vector instead of ATen's batched gemm, for a column-major L as Cholesky returns it), and whether its guard, which compares the first
+/// vectors with ATen's own product on every call, has turned the route off. For tests and
+/// benchmarks to see which route ran.
+///
+/// ```
+/// use tchdist::distributions::{Distribution, MultivariateNormal, MvnParam};
+/// use tch::{Device, Kind, Tensor};
+///
+/// let (before, _) = tchdist::testing::sample_route_stats();
+/// let d = 20; // the route needs d x d >= 400 entries, as ATen's batched gemm does
+/// let cov = Tensor::eye(d, (Kind::Double, Device::Cpu)) * 2.0;
+/// // A covariance matrix: its Cholesky factor is column-major, as the route needs.
+/// let mvn = MultivariateNormal::new(&cov.get(0), MvnParam::CovarianceMatrix(cov.shallow_clone()), true)?;
+/// mvn.sample(&[100])?;
+/// let (after, off) = tchdist::testing::sample_route_stats();
+/// assert!(off || after == before + 1);
+/// # Ok::<(), tchdist::Error>(())
+/// ```
+pub fn sample_route_stats() -> (i64, bool) {
+    crate::shim::batch_mv_stats()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

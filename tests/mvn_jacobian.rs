@@ -278,6 +278,48 @@ fn sample_counts_around_the_vectorised_normal_threshold_match_pytorch() {
     compare_with_python(&cases);
 }
 
+/// At d >= 20 a column-major Cholesky factor sends sampling through the shim's gemv route
+/// (src/shim/batch_mv.cpp); these cases hold it, and every parameterisation around it, to
+/// live PyTorch.
+#[test]
+fn samples_at_dimensions_20_and_above_match_pytorch_bit_for_bit_on_18_cases() {
+    let mut rng = Rng::new(31);
+    let (before, _) = tchdist::testing::sample_route_stats();
+    let methods = [JacobianMethod::Analytic, JacobianMethod::Forward, JacobianMethod::Jacrev];
+    let cases: Vec<Case> = (0..18)
+        .map(|i| {
+            let d = [20usize, 23, 50][i % 3];
+            let param = ["covariance", "precision", "scale_tril"][(i / 3) % 3];
+            let batch = if i % 5 == 4 { vec![2] } else { vec![] };
+            let batch_size: usize = batch.iter().product();
+            let matrix = (0..batch_size)
+                .flat_map(|_| {
+                    if param == "scale_tril" {
+                        random_scale_tril(&mut rng, d)
+                    } else {
+                        random_spd(&mut rng, d)
+                    }
+                })
+                .collect();
+            Case {
+                seed: rng.next_u64() % 100_000,
+                dtype: if i % 2 == 0 { Kind::Double } else { Kind::Float },
+                param,
+                method: methods[i % 3],
+                batch: batch.clone(),
+                d,
+                num_samples: rng.pick(&[1i64, 2, 17, 64, 150]),
+                loc: (0..batch_size * d).map(|_| rng.real(-3.0, 3.0)).collect(),
+                matrix,
+                value: None,
+            }
+        })
+        .collect();
+    compare_with_python(&cases);
+    let (after, off) = tchdist::testing::sample_route_stats();
+    assert!(!off && after > before, "the gemv route ran ({before} -> {after}, off: {off})");
+}
+
 #[test]
 fn every_jacobian_method_matches_its_pytorch_twin_bit_for_bit_on_40_cases_each() {
     let methods = JacobianMethod::ALL;

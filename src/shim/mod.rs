@@ -39,6 +39,12 @@ extern "C" {
     fn tchdist_set_malloc_thresholds(trim_threshold: c_int, mmap_threshold: c_int) -> *mut c_char;
     fn tchdist_vmapmode_increment_nesting(level: *mut i64) -> *mut c_char;
     fn tchdist_vmapmode_decrement_nesting(level: *mut i64) -> *mut c_char;
+    fn tchdist_batch_mv_rows(
+        a: *mut C_tensor,
+        x: *mut C_tensor,
+        out: *mut *mut C_tensor,
+    ) -> *mut c_char;
+    fn tchdist_batch_mv_stats(calls: *mut i64, off: *mut c_int);
 }
 
 /// Turns the shim's error slot into a `Result`, freeing the message.
@@ -184,6 +190,28 @@ pub(crate) fn load_library(path: &std::path::Path) -> Result<()> {
 pub(crate) fn set_malloc_thresholds(trim: i32, mmap: i32) -> Result<()> {
     // SAFETY: plain integers; mallopt is thread-safe and touches no Rust-owned memory.
     check(unsafe { tchdist_set_malloc_thresholds(trim, mmap) })
+}
+
+/// `torch.matmul(a, x.unsqueeze(-1)).squeeze(-1)` with ATen's CPU bits through one MKL gemv
+/// per row (`batch_mv.cpp` says when that is exact); `None` where that route does not apply.
+pub(crate) fn batch_mv_rows(a: &Tensor, x: &Tensor) -> Result<Option<Tensor>> {
+    let mut out: *mut C_tensor = std::ptr::null_mut();
+    // SAFETY: `a` and `x` are live tensors for the call; `out` is a valid out-pointer.
+    check(unsafe { tchdist_batch_mv_rows(ptr(a), ptr(x), &mut out) })?;
+    if out.is_null() {
+        return Ok(None);
+    }
+    // SAFETY: a non-null `out` is a new `at::Tensor*` the shim allocated for us to own.
+    Ok(Some(unsafe { Tensor::from_ptr(out) }))
+}
+
+/// How many products took the gemv route in this process, and whether its guard turned the
+/// route off (see `batch_mv.cpp`).
+pub(crate) fn batch_mv_stats() -> (i64, bool) {
+    let (mut calls, mut off) = (0i64, 0 as c_int);
+    // SAFETY: two valid out-pointers; the shim only reads two atomics.
+    unsafe { tchdist_batch_mv_stats(&mut calls, &mut off) };
+    (calls, off != 0)
 }
 
 /// One nesting of the legacy vmap mode (`torch._C._vmapmode_increment_nesting`), left when

@@ -55,6 +55,15 @@ char *tchdist_set_malloc_thresholds(int trim_threshold, int mmap_threshold);
 char *tchdist_vmapmode_increment_nesting(int64_t *level);
 char *tchdist_vmapmode_decrement_nesting(int64_t *level);
 
+// torch.matmul(a, x.unsqueeze(-1)).squeeze(-1) with ATen's CPU bits, one MKL ?gemv per row
+// (batch_mv.cpp says when and why the bits are ATen's). *out = NULL where the fast path does
+// not apply (the caller runs torch.matmul).
+char *tchdist_batch_mv_rows(const tensor a, const tensor x, tensor *out);
+
+// How many tchdist_batch_mv_rows calls took the gemv route in this process, and whether its
+// guard has turned the route off.
+void tchdist_batch_mv_stats(int64_t *calls, int *off);
+
 #ifdef __cplusplus
 }
 #endif

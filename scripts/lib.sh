@@ -14,6 +14,10 @@ if [ -z "${TCHDIST_VENV:-}" ]; then
   esac
 fi
 TCHDIST_PYTHON=${TCHDIST_VENV:+$TCHDIST_VENV/bin/python}
+# The benchmark's JAX environment (scripts/setup-jax), beside the torch venv.
+TCHDIST_JAX_VERSION=0.10.2
+TCHDIST_JAX_VENV=${TCHDIST_JAX_VENV:-${TCHDIST_VENV:+$(dirname "$TCHDIST_VENV")/jax-$TCHDIST_JAX_VERSION}}
+TCHDIST_JAX_PYTHON=${TCHDIST_JAX_VENV:+$TCHDIST_JAX_VENV/bin/python}
 
 require_venv() {
   [ -n "$TCHDIST_VENV" ] && return 0

@@ -285,7 +285,11 @@ fn sample_counts_around_the_vectorised_normal_threshold_match_pytorch() {
 fn samples_at_dimensions_20_and_above_match_pytorch_bit_for_bit_on_18_cases() {
     let mut rng = Rng::new(31);
     let (before, _) = tchdist::testing::sample_route_stats();
-    let methods = [JacobianMethod::Analytic, JacobianMethod::Forward, JacobianMethod::Jacrev];
+    let methods = [
+        JacobianMethod::Analytic,
+        JacobianMethod::Forward,
+        JacobianMethod::Jacrev,
+    ];
     let cases: Vec<Case> = (0..18)
         .map(|i| {
             let d = [20usize, 23, 50][i % 3];
@@ -303,7 +307,11 @@ fn samples_at_dimensions_20_and_above_match_pytorch_bit_for_bit_on_18_cases() {
                 .collect();
             Case {
                 seed: rng.next_u64() % 100_000,
-                dtype: if i % 2 == 0 { Kind::Double } else { Kind::Float },
+                dtype: if i % 2 == 0 {
+                    Kind::Double
+                } else {
+                    Kind::Float
+                },
                 param,
                 method: methods[i % 3],
                 batch: batch.clone(),
@@ -317,7 +325,10 @@ fn samples_at_dimensions_20_and_above_match_pytorch_bit_for_bit_on_18_cases() {
         .collect();
     compare_with_python(&cases);
     let (after, off) = tchdist::testing::sample_route_stats();
-    assert!(!off && after > before, "the gemv route ran ({before} -> {after}, off: {off})");
+    assert!(
+        !off && after > before,
+        "the gemv route ran ({before} -> {after}, off: {off})"
+    );
 }
 
 #[test]

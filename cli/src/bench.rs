@@ -1,10 +1,17 @@
 //! `tchdist bench`: times one Jacobian method in-process on a generated case and prints one
 //! JSON line: the median and fastest time, the process's peak RSS, and that peak above the
 //! RSS before the first run (`extra_rss_mib`: what the method itself needed).
+//!
+//! The run policy (the small first run, warm-ups, timed repetitions, budget) is written once,
+//! in [`measure`], over a [`Pipeline`]: tchdist's own in this process, or a twin's in another
+//! process (`--peer DIR`: scripts/bench_ref.py's PyTorch and JAX twins), which answers "run
+//! one pipeline of n samples" over two named pipes and reports its own memory.
 
+use std::io::{BufRead, BufReader, Write};
+use std::path::PathBuf;
 use std::time::Instant;
 
-use anyhow::{bail, Result};
+use anyhow::{bail, Context, Result};
 use tchdist::distributions::MvnParam;
 use tchdist::mvn_jacobian::{bench_case, mvn_log_prob_jacobian, JacobianMethod};
 
@@ -63,80 +70,52 @@ pub struct Args {
     /// samples (drawn before the clock starts)
     #[arg(long, conflicts_with_all = ["method", "floor"])]
     pub step: bool,
+    /// Time the sampling alone: build the distribution (validated, with its Cholesky) and draw
+    /// n samples
+    #[arg(long, conflicts_with_all = ["method", "floor", "step"])]
+    pub sample: bool,
+    /// Drive another process's pipeline with this run policy instead of timing tchdist: DIR
+    /// holds two named pipes, `requests` (written here: `run N`, `reset`, `peak`) and `replies`
+    /// (`ok VALUE` or `error MESSAGE` per request: seconds of one pipeline of N samples, the
+    /// RSS in bytes after resetting its peak, its peak RSS in bytes). scripts/bench_ref.py
+    /// times the PyTorch and JAX twins this way
+    #[arg(long, value_name = "DIR", hide = true)]
+    pub peer: Option<PathBuf>,
+    /// With --peer: the name the JSON line gives the method
+    #[arg(long, value_name = "NAME", hide = true, requires = "peer")]
+    pub label: Option<String>,
 }
 
-pub fn run(args: &Args) -> Result<Vec<u8>> {
-    if args.num_samples < 1 || args.dim < 1 {
-        bail!("--num-samples and --dim must be at least 1");
-    }
-    let method = args.method.library();
-    let elem = if args.dtype == Dtype::F32 { 4 } else { 8 };
-    let need = tchdist::mvn_jacobian::estimated_bytes(
-        method,
-        args.num_samples as u64,
-        1,
-        args.dim as u64,
-        args.dim as u64,
-        elem,
-    );
-    super::case::check_available(
-        need,
-        &format!(
-            "--num-samples {} --dim {} with --method {method}",
-            args.num_samples, args.dim
-        ),
-    )?;
-    let device = tchdist::device::device(&args.device)?;
-    if let Some(n) = args.threads {
-        super::case::check_threads(n)?;
-        tch::set_num_threads(n);
-    }
-    let (loc, cov) = bench_case(args.dim, args.dtype.kind(), device, 0)?;
-    let param = MvnParam::CovarianceMatrix(cov);
-    let samples = if args.floor || args.step {
-        tch::manual_seed(1);
-        let dist =
-            tchdist::distributions::MultivariateNormal::new(&loc, param.shallow_clone(), true)?;
-        Some(tchdist::distributions::Distribution::sample(
-            &dist,
-            &[args.num_samples],
-        )?)
-    } else {
-        None
-    };
-    let small = args
-        .warmup_samples
-        .unwrap_or((args.num_samples / 100).max(1))
-        .min(args.num_samples);
+/// One pipeline of `n` samples, run and timed when asked, and its process's memory.
+trait Pipeline {
+    /// Seeds, runs one pipeline of `n` samples, and returns its seconds.
+    fn run(&mut self, n: i64) -> Result<f64>;
+    /// Resets the peak RSS and returns the RSS now, in bytes.
+    fn reset_peak(&mut self) -> Result<u64>;
+    /// The peak RSS since the reset, in bytes.
+    fn peak(&mut self) -> Result<u64>;
+}
+
+/// What [`measure`] found: sorted times in milliseconds, RSS before the timed runs and peak.
+struct Measured {
+    times: Vec<f64>,
+    rss_before: u64,
+    peak: u64,
+}
+
+/// The run policy, once for every side: one untimed run at `small` samples (the one-time
+/// costs), up to `--warmup` untimed full-size runs (ending once they add up to the budget; one
+/// that alone reaches it is the measurement), then up to `--repeat` timed runs or `--budget-s`.
+fn measure(args: &Args, small: i64, pipeline: &mut dyn Pipeline) -> Result<Measured> {
     if small > 0 {
-        tch::manual_seed(1);
-        match &samples {
-            Some(x) => drop(given_samples(
-                args,
-                &loc,
-                &param,
-                &x.f_narrow(0, 0, small)?,
-            )?),
-            None => drop(mvn_log_prob_jacobian(&loc, &param, small, method)?),
-        }
+        pipeline.run(small)?;
     }
-    tchdist::memory::reset_peak_rss()?;
-    let rss_before = tchdist::memory::rss_bytes()?;
+    let rss_before = pipeline.reset_peak()?;
     let over = |secs: f64| args.budget_s.is_some_and(|b| secs >= b);
     let mut times = Vec::new();
     let (mut warmups, mut warm, mut spent) = (0, 0.0, 0.0);
     loop {
-        tch::manual_seed(1);
-        let start = Instant::now();
-        let run = match &samples {
-            Some(x) => given_samples(args, &loc, &param, x)?,
-            None => mvn_log_prob_jacobian(&loc, &param, args.num_samples, method)?.jacobian,
-        };
-        if let tch::Device::Cuda(i) = device {
-            tch::Cuda::synchronize(i as i64);
-        }
-        let secs = start.elapsed().as_secs_f64();
-        drop(run);
+        let secs = pipeline.run(args.num_samples)?;
         if warmups < args.warmup {
             warmups += 1;
             // A warm-up run that alone reaches the budget is the one measurement. Without the
@@ -166,16 +145,145 @@ pub fn run(args: &Args) -> Result<Vec<u8>> {
         }
     }
     times.sort_by(f64::total_cmp);
-    let median = times[times.len() / 2];
-    let peak = tchdist::memory::peak_rss_bytes()?;
-    let mib = |bytes: u64| bytes as f64 / f64::from(1u32 << 20);
-    let name = if args.floor {
+    let peak = pipeline.peak()?;
+    Ok(Measured {
+        times,
+        rss_before,
+        peak,
+    })
+}
+
+/// tchdist's pipeline in this process.
+struct Local<'a> {
+    args: &'a Args,
+    method: JacobianMethod,
+    device: tch::Device,
+    loc: tch::Tensor,
+    param: MvnParam,
+    /// Samples drawn before the clock (--floor, --step).
+    samples: Option<tch::Tensor>,
+}
+
+impl Pipeline for Local<'_> {
+    fn run(&mut self, n: i64) -> Result<f64> {
+        tch::manual_seed(1);
+        let start = Instant::now();
+        let out = if self.args.sample {
+            sample(&self.loc, &self.param, n)?
+        } else {
+            match &self.samples {
+                Some(x) => given_samples(self.args, &self.loc, &self.param, &x.f_narrow(0, 0, n)?)?,
+                None => mvn_log_prob_jacobian(&self.loc, &self.param, n, self.method)?.jacobian,
+            }
+        };
+        if let tch::Device::Cuda(i) = self.device {
+            tch::Cuda::synchronize(i as i64);
+        }
+        let secs = start.elapsed().as_secs_f64();
+        drop(out);
+        Ok(secs)
+    }
+
+    fn reset_peak(&mut self) -> Result<u64> {
+        tchdist::memory::reset_peak_rss()?;
+        Ok(tchdist::memory::rss_bytes()?)
+    }
+
+    fn peak(&mut self) -> Result<u64> {
+        Ok(tchdist::memory::peak_rss_bytes()?)
+    }
+}
+
+/// A twin's pipeline in another process, over the named pipes in `--peer DIR`.
+struct Peer {
+    requests: std::fs::File,
+    replies: BufReader<std::fs::File>,
+}
+
+impl Peer {
+    /// Opens `DIR/requests` for writing, then `DIR/replies` for reading (the peer opens them
+    /// in the same order, so neither waits for the other forever).
+    fn open(dir: &std::path::Path) -> Result<Peer> {
+        let requests = std::fs::OpenOptions::new()
+            .write(true)
+            .open(dir.join("requests"))
+            .with_context(|| format!("cannot open {}", dir.join("requests").display()))?;
+        let replies = std::fs::File::open(dir.join("replies"))
+            .with_context(|| format!("cannot open {}", dir.join("replies").display()))?;
+        Ok(Peer {
+            requests,
+            replies: BufReader::new(replies),
+        })
+    }
+
+    fn ask(&mut self, request: &str) -> Result<String> {
+        writeln!(self.requests, "{request}").context("the peer stopped reading")?;
+        self.requests.flush().context("the peer stopped reading")?;
+        let mut line = String::new();
+        if self.replies.read_line(&mut line)? == 0 {
+            bail!("the peer exited without answering '{request}'");
+        }
+        let line = line.trim_end();
+        match line.split_once(' ') {
+            Some(("ok", value)) => Ok(value.to_string()),
+            Some(("error", message)) => bail!("{message}"),
+            _ => bail!("the peer answered '{line}' to '{request}'"),
+        }
+    }
+
+    fn number<T: std::str::FromStr>(&mut self, request: &str) -> Result<T> {
+        let value = self.ask(request)?;
+        value
+            .parse()
+            .map_err(|_| anyhow::anyhow!("the peer answered '{value}' to '{request}'"))
+    }
+}
+
+impl Pipeline for Peer {
+    fn run(&mut self, n: i64) -> Result<f64> {
+        self.number(&format!("run {n}"))
+    }
+
+    fn reset_peak(&mut self) -> Result<u64> {
+        self.number("reset")
+    }
+
+    fn peak(&mut self) -> Result<u64> {
+        self.number("peak")
+    }
+}
+
+pub fn run(args: &Args) -> Result<Vec<u8>> {
+    if args.num_samples < 1 || args.dim < 1 {
+        bail!("--num-samples and --dim must be at least 1");
+    }
+    let method = args.method.library();
+    let small = args
+        .warmup_samples
+        .unwrap_or((args.num_samples / 100).max(1))
+        .min(args.num_samples);
+    let name = if let Some(label) = &args.label {
+        label.clone()
+    } else if args.floor {
         "floor".to_string()
     } else if args.step {
         "analytic-step".to_string()
+    } else if args.sample {
+        "sample".to_string()
     } else {
         method.to_string()
     };
+    let measured = match &args.peer {
+        Some(dir) => measure(args, small, &mut Peer::open(dir)?)?,
+        None => measure(args, small, &mut local(args, method)?)?,
+    };
+    let Measured {
+        times,
+        rss_before,
+        peak,
+    } = measured;
+    let median = times[times.len() / 2];
+    let mib = |bytes: u64| bytes as f64 / f64::from(1u32 << 20);
     Ok(format!(
         "{{\"method\": \"{}\", \"n\": {}, \"d\": {}, \"dtype\": \"{}\", \"device\": \"{}\", \"repeat\": {}, \"median_ms\": {:.4}, \"min_ms\": {:.4}, \"peak_rss_mib\": {:.1}, \"extra_rss_mib\": {:.1}}}\n",
         name,
@@ -190,6 +298,53 @@ pub fn run(args: &Args) -> Result<Vec<u8>> {
         mib(peak.saturating_sub(rss_before))
     )
     .into_bytes())
+}
+
+/// tchdist's own pipeline for `args`, after the memory check.
+fn local(args: &Args, method: JacobianMethod) -> Result<Local<'_>> {
+    let elem = if args.dtype == Dtype::F32 { 4 } else { 8 };
+    let need = tchdist::mvn_jacobian::estimated_bytes(
+        method,
+        args.num_samples as u64,
+        1,
+        args.dim as u64,
+        args.dim as u64,
+        elem,
+    );
+    super::case::check_available(
+        need,
+        &format!(
+            "--num-samples {} --dim {} with --method {method}",
+            args.num_samples, args.dim
+        ),
+    )?;
+    let device = tchdist::device::device(&args.device)?;
+    if let Some(n) = args.threads {
+        super::case::check_threads(n)?;
+        tch::set_num_threads(n);
+    }
+    let (loc, cov) = bench_case(args.dim, args.dtype.kind(), device, 0)?;
+    let param = MvnParam::CovarianceMatrix(cov);
+    let samples = if args.floor || args.step {
+        tch::manual_seed(1);
+        Some(sample(&loc, &param, args.num_samples)?)
+    } else {
+        None
+    };
+    Ok(Local {
+        args,
+        method,
+        device,
+        loc,
+        param,
+        samples,
+    })
+}
+
+/// `--sample`: build the validated distribution and draw `n` samples.
+fn sample(loc: &tch::Tensor, param: &MvnParam, n: i64) -> Result<tch::Tensor> {
+    let dist = tchdist::distributions::MultivariateNormal::new(loc, param.shallow_clone(), true)?;
+    Ok(tchdist::distributions::Distribution::sample(&dist, &[n])?)
 }
 
 /// What `--floor` or `--step` times on samples drawn before the clock.

@@ -625,3 +625,69 @@ fn bench_case_is_the_same_covariance_python_builds() {
         python.iter().map(|x| x.to_bits()).collect::<Vec<_>>()
     );
 }
+
+/// Starts a Python twin serving `tchdist bench --peer` from scripts/bench_peer.py with the
+/// pipeline `body` (Python source of `run_once(n)`), runs the driver, and returns its output.
+fn bench_with_peer(body: &str, args: &[&str]) -> Output {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().to_str().expect("UTF-8 path").to_string();
+    let script = format!(
+        "import sys\nsys.path.insert(0, 'scripts')\nimport bench_peer\n\
+         bench_peer.make_pipes({path:?})\n{body}\nbench_peer.serve({path:?}, lambda: run_once)\n"
+    );
+    let mut peer = Command::new(common::python())
+        .args(["-c", &script])
+        .current_dir(common::root())
+        .spawn()
+        .expect("start the peer");
+    // The pipes exist once the peer has made them.
+    let start = std::time::Instant::now();
+    while !dir.path().join("replies").exists() {
+        assert!(
+            start.elapsed().as_secs() < 60,
+            "the peer never made its pipes"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let mut all = vec!["bench", "--peer", &path];
+    all.extend_from_slice(args);
+    let out = tchdist(&all);
+    assert!(peer.wait().expect("peer exits").success());
+    out
+}
+
+#[test]
+fn bench_peer_times_another_process_pipeline_with_the_same_policy() {
+    // A pipeline of n samples that "takes" n milliseconds: the driver's warm-ups and repeats
+    // give a median of exactly n ms, whatever the machine does.
+    let out = bench_with_peer(
+        "def run_once(n):\n    return n / 1000\n",
+        &["--label", "twin", "-n", "20", "--dim", "3", "--repeat", "3"],
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: Value = serde_json::from_str(&stdout(&out)).expect("one JSON line");
+    assert_eq!(
+        (
+            v["method"].as_str(),
+            v["repeat"].as_i64(),
+            v["median_ms"].as_f64()
+        ),
+        (Some("twin"), Some(3), Some(20.0))
+    );
+    // The memory is the peer's own (a Python process), not the driver's.
+    assert!(v["peak_rss_mib"].as_f64().expect("peak") > 5.0);
+}
+
+#[test]
+fn bench_peer_failure_is_one_error_line_with_the_twins_message() {
+    let out = bench_with_peer(
+        "def run_once(n):\n    raise MemoryError('cannot allocate the basis')\n",
+        &["-n", "20", "--dim", "3"],
+    );
+    common::assert_one_error(&out, "MemoryError: cannot allocate the basis");
+}

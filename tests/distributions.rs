@@ -880,3 +880,31 @@ fn errors_match_pytorch_class_and_message() {
     });
     assert_at_least(&tally, 50);
 }
+
+/// `Constraint::PositiveDefinite` answers an exactly symmetric matrix with one comparison and
+/// runs `isclose` only otherwise: on every edge case its verdict is PyTorch's rule written out,
+/// `isclose(v, v.mT, atol=1e-6).all()` and then `cholesky_ex(v).info == 0`.
+#[test]
+fn positive_definite_check_equals_isclose_then_cholesky_on_edge_matrices() {
+    use tchdist::distributions::Constraint;
+    let m = |v: &[f64]| tch::Tensor::from_slice(v).reshape([2, 2]);
+    let inf = f64::INFINITY;
+    let cases = [
+        m(&[2.0, 0.5, 0.5, 1.0]),           // symmetric, positive-definite
+        m(&[2.0, 0.5, 0.5 + 1e-9, 1.0]),    // nearly symmetric: isclose passes
+        m(&[2.0, 0.5, 0.6, 1.0]),           // not symmetric
+        m(&[2.0, f64::NAN, f64::NAN, 1.0]), // NaN is never close to itself
+        m(&[inf, 0.0, 0.0, 1.0]),           // inf equals itself; Cholesky decides
+        m(&[1.0, 2.0, 2.0, 1.0]),           // symmetric, indefinite
+        m(&[-0.0, 0.0, 0.0, -0.0]),         // signed zeros
+    ];
+    for v in cases {
+        let sym = v.isclose(&v.mt(), 1e-5, 1e-6, false).all();
+        let want = bool::try_from(&sym).unwrap() && {
+            let (_, info) = v.linalg_cholesky_ex(false, false);
+            bool::try_from(&info.eq(0)).unwrap()
+        };
+        let got = bool::try_from(&Constraint::PositiveDefinite.check(&v).unwrap().all()).unwrap();
+        assert_eq!(got, want, "{v:?}");
+    }
+}

@@ -540,7 +540,8 @@ def report(results, proc, args, elapsed_s):
         f"{MEMORY_CELL[2]} (the memory target) a skipped method still runs at the full size for "
         f"its first {args.window_s:g} s on each side: the peak RSS by then is shown (the methods "
         "repeat the same work row after row, so their working set is reached early). *fails*: "
-        "the run failed (the error is listed below).",
+        "the run failed (the error is listed below). Where tchdist trails JAX, the reasons "
+        "(measured) are in docs/ARCHITECTURE.md, \"Speed against JAX\".",
         "",
     ]
     errors = []

@@ -115,15 +115,7 @@ fn random_cases(
             };
             let batch_size: usize = batch.iter().product();
             let loc = (0..batch_size * d).map(|_| rng.real(-3.0, 3.0)).collect();
-            let matrix = (0..batch_size)
-                .flat_map(|_| {
-                    if param == "scale_tril" {
-                        random_scale_tril(&mut rng, d)
-                    } else {
-                        random_spd(&mut rng, d)
-                    }
-                })
-                .collect();
+            let matrix = random_matrices(&mut rng, param, batch_size, d);
             Case {
                 seed: rng.next_u64() % 100_000,
                 dtype,
@@ -158,6 +150,20 @@ fn with_given_points(cases: Vec<Case>, seed: u64) -> Vec<Case> {
             let values = (0..count).map(|_| rng.real(-4.0, 4.0)).collect();
             case.value = Some((values, shape));
             case
+        })
+        .collect()
+}
+
+/// `batch_size` random matrices of the kind `param` names (a scale_tril, else an SPD matrix),
+/// flattened one after another.
+fn random_matrices(rng: &mut Rng, param: &str, batch_size: usize, d: usize) -> Vec<f64> {
+    (0..batch_size)
+        .flat_map(|_| {
+            if param == "scale_tril" {
+                random_scale_tril(rng, d)
+            } else {
+                random_spd(rng, d)
+            }
         })
         .collect()
 }
@@ -296,15 +302,7 @@ fn samples_at_dimensions_20_and_above_match_pytorch_bit_for_bit_on_18_cases() {
             let param = ["covariance", "precision", "scale_tril"][(i / 3) % 3];
             let batch = if i % 5 == 4 { vec![2] } else { vec![] };
             let batch_size: usize = batch.iter().product();
-            let matrix = (0..batch_size)
-                .flat_map(|_| {
-                    if param == "scale_tril" {
-                        random_scale_tril(&mut rng, d)
-                    } else {
-                        random_spd(&mut rng, d)
-                    }
-                })
-                .collect();
+            let matrix = random_matrices(&mut rng, param, batch_size, d);
             Case {
                 seed: rng.next_u64() % 100_000,
                 dtype: if i % 2 == 0 {

@@ -28,6 +28,16 @@ fn tchdist_sample(loc: &Tensor, scale_tril: &Tensor, sample_shape: &[i64], seed:
     dist.sample(sample_shape).expect("sampling works")
 }
 
+/// A random d x d scale_tril of `kind`, row-major, and the same values column-major (the layout
+/// `linalg.cholesky` returns, which the route needs).
+fn scale_trils(rng: &mut Rng, d: i64, kind: Kind) -> (Tensor, Tensor) {
+    let row_major = Tensor::from_slice(&random_scale_tril(rng, d as usize))
+        .reshape([d, d])
+        .to_kind(kind);
+    let column_major = row_major.tr().contiguous().tr();
+    (row_major, column_major)
+}
+
 fn same_bits(a: &Tensor, b: &Tensor) -> bool {
     a.size() == b.size() && a.kind() == b.kind() && a.equal(b)
 }
@@ -48,26 +58,20 @@ fn samples_equal_torch_matmul_bit_for_bit_for_every_d_from_1_to_80_and_larger_on
         } else {
             Kind::Float
         };
-        let row_major = Tensor::from_slice(&random_scale_tril(&mut rng, d as usize))
-            .reshape([d, d])
-            .to_kind(kind);
+        let (row_major, col_major) = scale_trils(&mut rng, d, kind);
         let loc = Tensor::from_slice(&(0..d).map(|_| rng.real(-2.0, 2.0)).collect::<Vec<_>>())
             .to_kind(kind);
         for column_major in [true, false] {
-            let l = if column_major {
-                row_major.tr().contiguous().tr()
-            } else {
-                row_major.shallow_clone()
-            };
+            let l = if column_major { &col_major } else { &row_major };
             // 1 and 2 samples (ATen's bmm makes one gemm call for a single vector), an odd count,
             // a count over several threads' grain, and a two-dimensional sample shape.
             for sample_shape in [vec![1], vec![2], vec![37], vec![1500], vec![3, 5]] {
                 let seed = rng.int(0, 1 << 30);
                 let mut shape = sample_shape.clone();
                 shape.push(d);
-                let want = pytorch_sample(&loc, &l, &shape, seed);
+                let want = pytorch_sample(&loc, l, &shape, seed);
                 let (before, _) = tchdist::testing::sample_route_stats();
-                let got = tchdist_sample(&loc, &l, &sample_shape, seed);
+                let got = tchdist_sample(&loc, l, &sample_shape, seed);
                 let (after, off) = tchdist::testing::sample_route_stats();
                 assert!(
                     !off,
@@ -110,12 +114,7 @@ fn batched_loc_and_batched_scale_samples_equal_torch_matmul_bit_for_bit() {
         (4, 21, Kind::Float),
     ] {
         // A batched loc with one scale: the route applies (eps is (n, batch, d)).
-        let l = Tensor::from_slice(&random_scale_tril(&mut rng, d as usize))
-            .reshape([d, d])
-            .to_kind(kind)
-            .tr()
-            .contiguous()
-            .tr();
+        let (_, l) = scale_trils(&mut rng, d, kind);
         let loc = Tensor::randn([batch, d], (kind, tch::Device::Cpu));
         let (before, _) = tchdist::testing::sample_route_stats();
         let want = pytorch_sample(&loc, &l, &[9, batch, d], 11);
@@ -138,11 +137,8 @@ fn rsample_through_a_scale_that_requires_grad_keeps_pytorchs_product_and_its_gra
         .unwrap_or_else(std::sync::PoisonError::into_inner);
     let mut rng = Rng::new(9);
     let d = 30;
-    let l = Tensor::from_slice(&random_scale_tril(&mut rng, d as usize))
-        .reshape([d, d])
-        .tr()
-        .contiguous()
-        .tr()
+    let l = scale_trils(&mut rng, d, Kind::Double)
+        .1
         .set_requires_grad(true);
     let loc = Tensor::zeros([d], (Kind::Double, tch::Device::Cpu));
     // With L requiring grad ATen folds the product into one mm (should_fold): the route must

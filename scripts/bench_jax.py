@@ -1,7 +1,8 @@
 """JAX twins of tchdist's Jacobian pipelines, for scripts/bench_ref.py (run with the Python of
 the JAX environment scripts/setup-jax makes; the tests and the main job never need it).
 
-`python bench_jax.py --serve DIR SPEC`: SPEC is JSON [method, d, dtype, threads]; the
+`python bench_jax.py --serve DIR SPEC`: SPEC is JSON [method, d, dtype, threads, chunk] (chunk:
+the basis rows per pass tchdist takes, from `tchdist list-methods --chunk-rows`, or null); the
 covariance matrix is DIR/cov.npy (written by bench_ref.py: the same Σ tchdist and PyTorch
 use). Serves `tchdist bench --peer DIR` (scripts/bench_peer.py): each `run N` times one
 pipeline of N samples, `jit`-compiled for N before the clock (compilation is a one-time cost,
@@ -11,8 +12,8 @@ Every pipeline does what the PyTorch twin's does: build the distribution (Choles
 draw N samples, their log-probabilities, and the Jacobian of those with respect to the mean:
   analytic    the closed form Σ⁻¹(x − μ) with cho_solve
   jacfwd      jax.jacfwd        (tchdist's forward and jacfwd)
-  jacrev      jax.jacrev, in chunks of basis rows where one pass would not fit in 512 MiB, as
-              tchdist's basis methods chunk (tchdist's jacrev, vectorized and batched)
+  jacrev      jax.jacrev, in tchdist's chunks of basis rows where it takes them (tchdist's
+              jacrev, vectorized and batched)
   per-sample  jax.vmap(jax.grad) over the samples
 and the parts: sample (build and draw), floor (Cholesky and two triangular solves of given
 samples), analytic-step (Cholesky and cho_solve of given samples). JAX draws its own
@@ -27,8 +28,8 @@ import time
 
 SPEC = json.loads(sys.argv[3]) if len(sys.argv) == 4 and sys.argv[1] == "--serve" else None
 if SPEC is None:
-    sys.exit("usage: bench_jax.py --serve DIR '[method, d, dtype, threads]'")
-METHOD, D, DTYPE, THREADS = SPEC
+    sys.exit("usage: bench_jax.py --serve DIR '[method, d, dtype, threads, chunk]'")
+METHOD, D, DTYPE, THREADS, CHUNK = SPEC
 os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") +
                            f" --xla_cpu_multi_thread_eigen=true intra_op_parallelism_threads={THREADS}")
 
@@ -49,7 +50,6 @@ PROGRAMS = {
     "vectorized": "jacrev", "batched": "jacrev", "per-sample": "per-sample",
     "floor": "floor", "analytic-step": "analytic-step", "sample": "sample",
 }
-BASIS_MEMORY_BUDGET = 512 << 20  # tchdist::mvn_jacobian::BASIS_MEMORY_BUDGET
 
 
 def log_prob(mu, L, x):
@@ -65,10 +65,9 @@ def draw(key, mu, cov, n):
     return L, mu + eps @ L.T
 
 
-def jacrev_chunked(f, mu, n, d, itemsize):
-    """jax.jacrev(f)(mu) for f: (d,) -> (n,), its n basis rows in chunks that fit the budget."""
-    rows = max(1, BASIS_MEMORY_BUDGET // max(1, n * (d + d) * itemsize * 2))
-    if rows >= n:
+def jacrev_chunked(f, mu, n, d, rows):
+    """jax.jacrev(f)(mu) for f: (d,) -> (n,), its n basis rows `rows` at a time (None: all)."""
+    if rows is None or rows >= n:
         return jax.jacrev(f)(mu)
     _, vjp = jax.vjp(f, mu)
     chunks = math.ceil(n / rows)
@@ -80,7 +79,7 @@ def jacrev_chunked(f, mu, n, d, itemsize):
     return jax.lax.map(chunk, jnp.arange(chunks)).reshape(chunks * rows, d)[:n]
 
 
-def pipeline(program, n, d, itemsize):
+def pipeline(program, n, d, rows):
     """The jit-able function of (key, mu, cov, samples) for one size n."""
     def run(key, mu, cov, samples):
         if program == "floor":
@@ -101,7 +100,7 @@ def pipeline(program, n, d, itemsize):
         if program == "jacfwd":
             return lp, jax.jacfwd(f)(mu)
         if program == "jacrev":
-            return lp, jacrev_chunked(f, mu, n, d, itemsize)
+            return lp, jacrev_chunked(f, mu, n, d, rows)
         if program == "per-sample":
             one = lambda m, xi: log_prob(m, L, xi[None, :])[0]  # noqa: E731
             return lp, jax.vmap(jax.grad(one), in_axes=(None, 0))(mu, x)
@@ -117,7 +116,6 @@ def make_pipeline():
     cov = jnp.asarray(np.load(os.path.join(sys.argv[2], "cov.npy")), dtype=dtype)
     mu = jnp.zeros((D,), dtype=dtype)
     key = jax.random.PRNGKey(1)
-    itemsize = jnp.dtype(dtype).itemsize
     compiled = {}
     given = {}
 
@@ -131,7 +129,9 @@ def make_pipeline():
     def run_once(n):
         x = samples_for(n)
         if n not in compiled:
-            compiled[n] = jax.jit(pipeline(program, n, D, itemsize)).lower(key, mu, cov, x).compile()
+            # The chunk was asked for the cell's full size; the small first run takes all rows.
+            rows = CHUNK if CHUNK is not None and CHUNK < n else None
+            compiled[n] = jax.jit(pipeline(program, n, D, rows)).lower(key, mu, cov, x).compile()
         start = time.perf_counter()
         jax.block_until_ready(compiled[n](key, mu, cov, x))
         return time.perf_counter() - start

@@ -28,6 +28,7 @@ sizes only.
 """
 
 import argparse
+import functools
 import json
 import math
 import os
@@ -87,7 +88,6 @@ QUADRATIC = set(
 )
 SIZES = [(10, 2), (1000, 10), (10000, 50), (2000, 200)]
 DTYPES = {"f32": "float32", "f64": "float64"}
-BASIS_MEMORY_BUDGET = 512 << 20  # tchdist::mvn_jacobian::BASIS_MEMORY_BUDGET
 # Timed on samples drawn before the clock: the floor (Cholesky and two triangular solves) and
 # the closed form's Jacobian step (build the distribution, take the score of the samples).
 GIVEN_SAMPLES = ("floor", "analytic-step")
@@ -135,12 +135,13 @@ def cap_address_space():
     resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
 
 
+@functools.lru_cache(maxsize=None)
 def chunk_rows(n, d, dtype):
-    """tchdist::mvn_jacobian::basis_chunk_rows for an unbatched case: None when all n rows fit."""
-    elem = 4 if dtype == "f32" else 8
-    row = max(1, n * (d + d) * elem * 2)
-    fit = max(1, BASIS_MEMORY_BUDGET // row)
-    return fit if fit < n else None
+    """The basis rows per pass tchdist takes for this case (tchdist::mvn_jacobian::
+    basis_chunk_rows, asked of the binary): None when all n rows fit."""
+    out = subprocess.run([str(BIN), "list-methods", "--chunk-rows", str(n), str(d), dtype],
+                         check=True, capture_output=True, text=True).stdout.strip()
+    return None if out == "all" else int(out)
 
 
 # ----------------------------------------------------------------------------------------
@@ -228,7 +229,7 @@ def start_peer(side, method, n, d, dtype, threads, chunk, directory, device="cpu
     else:
         np.save(os.path.join(directory, "cov.npy"), bench_case(d, DTYPES[dtype])[1].numpy())
         args = [JAX_PYTHON, str(ROOT / "scripts" / "bench_jax.py"), "--serve", directory,
-                json.dumps([method, d, dtype, threads])]
+                json.dumps([method, d, dtype, threads, chunk])]
     proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                             stderr=subprocess.PIPE, text=True,
                             preexec_fn=cap_address_space if device == "cpu" else None)

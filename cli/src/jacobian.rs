@@ -87,6 +87,38 @@ pub fn list_methods(quadratic: bool) -> Vec<u8> {
         .into_bytes()
 }
 
+/// `list-methods --chunk-rows N D DTYPE`: `mvn_jacobian::basis_chunk_rows` for the benchmark
+/// case, so that the benchmark's twins chunk their basis as tchdist does.
+pub fn chunk_rows(case: &[String]) -> Result<Vec<u8>> {
+    let [n, d, dtype] = case else {
+        anyhow::bail!("--chunk-rows takes N D DTYPE");
+    };
+    let n: i64 = n
+        .parse()
+        .map_err(|_| anyhow::anyhow!("N '{n}' is not a number"))?;
+    let d: i64 = d
+        .parse()
+        .map_err(|_| anyhow::anyhow!("D '{d}' is not a number"))?;
+    if n < 1 || d < 1 {
+        anyhow::bail!("N and D must be at least 1");
+    }
+    let kind = match dtype.as_str() {
+        "f32" => tch::Kind::Float,
+        "f64" => tch::Kind::Double,
+        other => anyhow::bail!("DTYPE '{other}' is not f32 or f64"),
+    };
+    let loc = tch::Tensor::f_zeros([d], (kind, tch::Device::Cpu))?;
+    let cov = tch::Tensor::f_zeros([d, d], (kind, tch::Device::Cpu))?;
+    let rows = tchdist::mvn_jacobian::basis_chunk_rows(
+        &loc,
+        &tchdist::distributions::MvnParam::CovarianceMatrix(cov),
+        n,
+    );
+    Ok(rows
+        .map_or("all\n".to_string(), |r| format!("{r}\n"))
+        .into_bytes())
+}
+
 pub fn run(args: &Args) -> Result<Vec<u8>> {
     let method = args.method.library();
     let case = args.case.case_with(

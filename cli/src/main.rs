@@ -53,6 +53,11 @@ enum Command {
         /// Only the methods whose time grows with n²
         #[arg(long)]
         quadratic: bool,
+        /// Instead of the names: the basis rows per batched backward pass that the basis
+        /// methods take for the benchmark case of N samples, dimension D and DTYPE (f32, f64),
+        /// or `all` when one pass fits (mvn_jacobian::basis_chunk_rows)
+        #[arg(long, num_args = 3, value_names = ["N", "D", "DTYPE"], conflicts_with = "quadratic")]
+        chunk_rows: Option<Vec<String>>,
     },
 }
 
@@ -89,7 +94,11 @@ fn main() -> ExitCode {
         Command::Sample(args) => sample::run_sample(args).map(|out| (out, true)),
         Command::LogProb(args) => sample::run_log_prob(args).map(|out| (out, true)),
         Command::Bench(args) => bench::run(args).map(|out| (out, true)),
-        Command::ListMethods { quadratic } => Ok((jacobian::list_methods(*quadratic), true)),
+        Command::ListMethods {
+            chunk_rows: Some(case),
+            ..
+        } => jacobian::chunk_rows(case).map(|out| (out, true)),
+        Command::ListMethods { quadratic, .. } => Ok((jacobian::list_methods(*quadratic), true)),
     };
     let (out, ok) = match result {
         Ok(done) => done,

@@ -691,3 +691,34 @@ fn bench_peer_failure_is_one_error_line_with_the_twins_message() {
     );
     common::assert_one_error(&out, "MemoryError: cannot allocate the basis");
 }
+
+#[test]
+fn list_methods_chunk_rows_is_the_librarys_basis_chunk_for_the_benchmark_case() {
+    for (n, d, kind, dtype) in [
+        (10000i64, 50i64, tch::Kind::Double, "f64"),
+        (2000, 200, tch::Kind::Double, "f64"),
+        (1000, 10, tch::Kind::Float, "f32"),
+    ] {
+        let out = tchdist(&[
+            "list-methods",
+            "--chunk-rows",
+            &n.to_string(),
+            &d.to_string(),
+            dtype,
+        ]);
+        assert_eq!(out.status.code(), Some(0));
+        let loc = tch::Tensor::zeros([d], (kind, tch::Device::Cpu));
+        let cov = tch::Tensor::zeros([d, d], (kind, tch::Device::Cpu));
+        let want = tchdist::mvn_jacobian::basis_chunk_rows(
+            &loc,
+            &tchdist::distributions::MvnParam::CovarianceMatrix(cov),
+            n,
+        )
+        .map_or("all\n".to_string(), |r| format!("{r}\n"));
+        assert_eq!(stdout(&out), want, "n={n} d={d} {dtype}");
+    }
+    common::assert_one_error(
+        &tchdist(&["list-methods", "--chunk-rows", "0", "2", "f64"]),
+        "N and D must be at least 1",
+    );
+}

@@ -19,9 +19,12 @@ def make_pipes(directory):
         os.mkfifo(os.path.join(directory, name))
 
 
-def status_kib(field):
-    text = Path("/proc/self/status").read_text()
-    return int(re.search(rf"^{field}:\s+(\d+)", text, re.M).group(1))
+def status_kib(field, pid="self"):
+    """A kB field of /proc/PID/status (VmRSS, VmHWM, VmSize), in KiB; None where the process
+    has no such line (a zombie)."""
+    text = Path(f"/proc/{pid}/status").read_text()
+    m = re.search(rf"^{field}:\s+(\d+)", text, re.M)
+    return int(m.group(1)) if m else None
 
 
 def failure_line(e):

@@ -33,7 +33,6 @@ import json
 import math
 import os
 import platform
-import re
 import resource
 import signal
 import statistics
@@ -124,14 +123,9 @@ def log(*args):
         print(*args, file=sys.stderr, flush=True)
 
 
-def status_kib(field):
-    text = Path("/proc/self/status").read_text()
-    return int(re.search(rf"^{field}:\s+(\d+)", text, re.M).group(1))
-
-
 def cap_address_space():
     """RLIMIT_AS = this process's address space now + AS_HEADROOM."""
-    limit = status_kib("VmSize") * 1024 + AS_HEADROOM
+    limit = bench_peer.status_kib("VmSize") * 1024 + AS_HEADROOM
     resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
 
 
@@ -317,10 +311,7 @@ def watch_peak(pid, seconds, exited):
         if exited():
             return peak, True
         try:
-            text = Path(f"/proc/{pid}/status").read_text()
-            m = re.search(r"^VmHWM:\s+(\d+)", text, re.M)
-            if m:
-                peak = max(peak, int(m.group(1)))
+            peak = max(peak, bench_peer.status_kib("VmHWM", pid) or 0)
         except OSError:
             pass
         time.sleep(0.02)
@@ -335,20 +326,29 @@ def window_result(peak_kib, seconds, finished, outcome):
     return {"window_s": seconds, "peak_rss_mib": peak_kib / 1024}
 
 
-def rust_window(method, n, d, dtype, threads, seconds):
-    """`tchdist bench` at the full size, one run, stopped after `seconds`: its peak RSS so far."""
-    args = rust_args(method, n, d, dtype, 1, 0, 0, threads, 0)
-    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            preexec_fn=cap_address_space)
-    peak, finished = watch_peak(proc.pid, seconds, lambda: proc.poll() is not None)
+def run_window(driver_args, seconds, watched_pid=None, preexec_fn=None):
+    """Starts the `tchdist bench` driver for one full-size run and reads the VmHWM of the
+    process doing the work (the driver itself, or the peer `watched_pid`) for `seconds`, then
+    stops both: the peak RSS so far, or the run's result when it ended sooner."""
+    driver = subprocess.Popen(driver_args, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              text=True, preexec_fn=preexec_fn)
+    pid = driver.pid if watched_pid is None else watched_pid
+    peak, finished = watch_peak(pid, seconds, lambda: driver.poll() is not None)
     if not finished:
-        proc.kill()
-    out, err = proc.communicate()
+        driver.kill()
+        if watched_pid is not None:
+            kill(watched_pid)
+    out, err = driver.communicate()
     outcome = None
     if finished:
-        outcome = json.loads(out) if proc.returncode == 0 else {
-            "error": err.strip().splitlines()[-1][:200] if err.strip() else "failed"}
+        outcome = json.loads(out) if driver.returncode == 0 else {"error": error_line(err)}
     return window_result(peak, seconds, finished, outcome)
+
+
+def rust_window(method, n, d, dtype, threads, seconds):
+    """`tchdist bench` at the full size, one run, stopped after `seconds`: its peak RSS so far."""
+    return run_window(rust_args(method, n, d, dtype, 1, 0, 0, threads, 0), seconds,
+                      preexec_fn=cap_address_space)
 
 
 def peer_window(side, method, n, d, dtype, threads, chunk, seconds):
@@ -358,17 +358,9 @@ def peer_window(side, method, n, d, dtype, threads, chunk, seconds):
         pid, wait = start_peer(side, method, n, d, dtype, threads, chunk, directory)
         args = [str(BIN), "bench", "--peer", directory, "--label", method, "--dim", str(d),
                 "--dtype", dtype] + policy_args(n, 1, 0, 0, 0)
-        driver = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        peak, finished = watch_peak(pid, seconds, lambda: driver.poll() is not None)
-        if not finished:
-            driver.kill()
-            kill(pid)
-        out, err = driver.communicate()
+        result = run_window(args, seconds, watched_pid=pid)
         wait()
-    outcome = None
-    if finished:
-        outcome = json.loads(out) if driver.returncode == 0 else {"error": error_line(err)}
-    return window_result(peak, seconds, finished, outcome)
+    return result
 
 
 # ----------------------------------------------------------------------------------------

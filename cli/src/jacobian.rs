@@ -102,11 +102,9 @@ pub fn chunk_rows(case: &[String]) -> Result<Vec<u8>> {
     if n < 1 || d < 1 {
         anyhow::bail!("N and D must be at least 1");
     }
-    let kind = match dtype.as_str() {
-        "f32" => tch::Kind::Float,
-        "f64" => tch::Kind::Double,
-        other => anyhow::bail!("DTYPE '{other}' is not f32 or f64"),
-    };
+    let kind = <super::case::Dtype as clap::ValueEnum>::from_str(dtype, false)
+        .map_err(|_| anyhow::anyhow!("DTYPE '{dtype}' is not f32 or f64"))?
+        .kind();
     let loc = tch::Tensor::f_zeros([d], (kind, tch::Device::Cpu))?;
     let cov = tch::Tensor::f_zeros([d, d], (kind, tch::Device::Cpu))?;
     let rows = tchdist::mvn_jacobian::basis_chunk_rows(

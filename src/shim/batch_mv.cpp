@@ -115,10 +115,10 @@ char *tchdist_batch_mv_rows(const tensor a_, const tensor x_, tensor *out) {
     at::Tensor y = at::empty(shape, x.options());
     bool done = false;
     if (a.scalar_type() == at::kDouble) {
-      auto gemv = lookup<dgemv_fn>("dgemv_");
+      static const auto gemv = lookup<dgemv_fn>("dgemv_"); // looked up once
       done = gemv != nullptr && product<double>(gemv, a, x, y);
     } else if (a.scalar_type() == at::kFloat) {
-      auto gemv = lookup<sgemv_fn>("sgemv_");
+      static const auto gemv = lookup<sgemv_fn>("sgemv_");
       done = gemv != nullptr && product<float>(gemv, a, x, y);
     }
     if (done) {

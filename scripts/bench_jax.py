@@ -49,6 +49,8 @@ PROGRAMS = {
     "analytic": "analytic", "forward": "jacfwd", "jacfwd": "jacfwd", "jacrev": "jacrev",
     "vectorized": "jacrev", "batched": "jacrev", "per-sample": "per-sample",
     "floor": "floor", "analytic-step": "analytic-step", "sample": "sample",
+    # tchdist's --sampler gemm rows: JAX samples with one GEMM anyway.
+    "analytic-gemm": "analytic", "sample-gemm": "sample",
 }
 
 

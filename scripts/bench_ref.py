@@ -53,18 +53,20 @@ np = None  # numpy, imported with torch
 torch = None
 compute = None
 closed_form_score = None
+draw = None
 
 
 def import_torch():
-    global torch, compute, closed_form_score, np
+    global torch, compute, closed_form_score, draw, np
     import numpy
     import torch as torch_module
 
     np = numpy
     from pytorch_twin import closed_form_score as score_fn
     from pytorch_twin import compute as compute_fn
+    from pytorch_twin import draw as draw_fn
 
-    torch, compute, closed_form_score = torch_module, compute_fn, score_fn
+    torch, compute, closed_form_score, draw = torch_module, compute_fn, score_fn, draw_fn
     # This process forks the PyTorch cells: an OpenMP pool started here (by the JAX cells'
     # Σ, say) would hang them. One thread here; each child sets its own count.
     torch.set_num_threads(1)
@@ -92,9 +94,12 @@ DTYPES = {"f32": "float32", "f64": "float64"}
 GIVEN_SAMPLES = ("floor", "analytic-step")
 # The parts of the closed-form pipeline timed alone (rows before the methods): the floor,
 # the sampling (build the distribution and draw), the Jacobian step.
-PARTS = ("floor", "sample", "analytic-step")
+PARTS = ("floor", "sample", "sample-gemm", "analytic-step")
+# The closed form with tchdist's opt-in sampler (--sampler gemm; the PyTorch twin draws the same
+# way, pytorch_twin.draw): a row after the methods. A name METHOD-gemm is METHOD with it.
+GEMM = ("analytic-gemm",)
 # tchdist methods with a JAX twin (scripts/bench_jax.py says which program answers each).
-JAX_METHODS = ("analytic", "forward", "jacfwd", "jacrev", "vectorized", "batched", "per-sample") + PARTS
+JAX_METHODS = ("analytic", "forward", "jacfwd", "jacrev", "vectorized", "batched", "per-sample") + PARTS + GEMM
 # The JAX environment's Python (scripts/setup-jax), from scripts/bench; None: no JAX column.
 JAX_PYTHON = os.environ.get("TCHDIST_JAX_PYTHON") or None
 JAX_VERSION = os.environ.get("TCHDIST_JAX_VERSION", "")
@@ -164,6 +169,7 @@ def torch_pipeline(method, n, d, dtype, threads, chunk, device="cpu"):
     """The PyTorch twin's pipeline for one cell: `run_once(size)` seeds, runs one pipeline of
     `size` samples and returns its seconds (on CUDA after torch.cuda.synchronize())."""
     torch.set_num_threads(threads)
+    base, sampler = split_sampler(method)
     loc, cov = bench_case(d, DTYPES[dtype], device)
     samples = None
     if method in GIVEN_SAMPLES:
@@ -178,11 +184,11 @@ def torch_pipeline(method, n, d, dtype, threads, chunk, device="cpu"):
         elif method == "analytic-step":
             with torch.no_grad():
                 out = closed_form_score(torch.distributions.MultivariateNormal(loc, cov), samples[:size])
-        elif method == "sample":
-            out = torch.distributions.MultivariateNormal(loc, cov).sample((size,))
+        elif method in ("sample", "sample-gemm"):
+            out = draw(torch.distributions.MultivariateNormal(loc, cov), size, sampler)
         else:
             mu = loc.detach().requires_grad_(True)
-            out = compute(method, mu, "covariance_matrix", cov, size, chunk)
+            out = compute(base, mu, "covariance_matrix", cov, size, chunk, sampler=sampler)
         if device != "cpu":
             torch.cuda.synchronize()
         secs = time.perf_counter() - start
@@ -190,6 +196,13 @@ def torch_pipeline(method, n, d, dtype, threads, chunk, device="cpu"):
         return secs
 
     return run_once
+
+
+def split_sampler(method):
+    """("analytic", "gemm") for "analytic-gemm"; (method, "exact") otherwise."""
+    if method.endswith("-gemm"):
+        return method.removesuffix("-gemm"), "gemm"
+    return method, "exact"
 
 
 def policy_args(n, warmup, repeat, budget_s, small):
@@ -275,8 +288,9 @@ def rust_args(method, n, d, dtype, warmup, repeat, budget_s, threads, small, dev
     args = [str(BIN), "bench", "-n", str(n), "--dim", str(d), "--dtype", dtype, "--warmup-samples", str(small)]
     args += ["--device", device]
     args += ["--warmup", str(warmup), "--repeat", str(repeat), "--budget-s", str(budget_s), "--threads", str(threads)]
-    args += [f"--{method.removeprefix('analytic-')}"] if method in PARTS else ["--method", method]
-    return args
+    base, sampler = split_sampler(method)
+    args += [f"--{base.removeprefix('analytic-')}"] if method in PARTS else ["--method", base]
+    return args + (["--sampler", sampler] if sampler != "exact" else [])
 
 
 def run_rust(method, n, d, dtype, warmup, repeat, budget_s, threads, small, timeout_s, device="cpu"):
@@ -525,7 +539,10 @@ def report(results, proc, args, elapsed_s):
            if JAX_PYTHON else "was not set up for this run (no JAX column). ")
         + "*floor*: one Cholesky and the two triangular solves over all n samples, timed alone "
         "on samples drawn before the clock; *sample*: build the validated distribution and draw "
-        "the n samples (the pipeline's sampling part); *analytic-step*: the closed form's "
+        "the n samples (the pipeline's sampling part); *sample-gemm*, *analytic-gemm*: the same "
+        "with tchdist's opt-in `--sampler gemm` (the same standard-normal draws times Lᵀ in one "
+        "matrix product: not PyTorch's sample bits; the PyTorch twin draws the same way, "
+        "`pytorch_twin.draw`, and JAX runs its sample and analytic programs); *analytic-step*: the closed form's "
         "Jacobian step timed as the floor is (build the validated distribution, with its "
         "Cholesky, and take the score Σ⁻¹(x − μ) of the given samples). *skipped*: a run at n/10 "
         f"extrapolated with n² puts one side past the per-cell limit of {args.cell_limit_s:g} s "
@@ -647,10 +664,20 @@ def targets(results, proc):
                 f"{m} {c[side]['median_ms']:.3g}" for m, c in parts.items()
                 if c and "median_ms" in c.get(side, {}))
             r = an["tchdist"]["median_ms"] / an["jax"]["median_ms"]
+            gemm = cell(results, n, d, dtype, "analytic-gemm")
+            gemm_ms = gemm["tchdist"].get("median_ms") if gemm else None
+            sg = cell(results, n, d, dtype, "sample-gemm")
+            sg_ms = sg["tchdist"].get("median_ms") if sg else None
             out.append(f"- n={n} d={d} {dtype}, closed-form pipeline against JAX's (jit): tchdist "
                        f"{an['tchdist']['median_ms']:.3g} ms ({split('tchdist')}), JAX "
                        f"{an['jax']['median_ms']:.3g} ms ({split('jax')}): {r:.2f}x "
-                       f"(target ≤ 1.0x: {'met' if r <= 1 else 'missed'}).")
+                       f"(target ≤ 1.0x: {'met' if r <= 1 else 'missed'})"
+                       + (f"; with `--sampler gemm` {gemm_ms:.3g} ms"
+                          + (f" (sample-gemm {sg_ms:.3g})" if sg_ms else "")
+                          + f": {gemm_ms / an['jax']['median_ms']:.2f}x "
+                          f"({'met' if gemm_ms <= an['jax']['median_ms'] else 'missed'})"
+                          if gemm_ms else "")
+                       + ".")
     for (n, d) in dict.fromkeys((r["n"], r["d"]) for r in results):
         if n < 1000:
             continue
@@ -838,7 +865,7 @@ def main():
     if args.sizes:
         sizes = [tuple(int(v) for v in s.split("x")) for s in args.sizes.split(",")]
     dtypes = args.dtypes.split(",") if args.dtypes else list(DTYPES)
-    methods = list(PARTS) + (args.methods.split(",") if args.methods else METHODS)
+    methods = list(PARTS) + (args.methods.split(",") if args.methods else METHODS + list(GEMM))
     results = []
     if args.cells_from:
         results = json.loads(Path(args.cells_from).read_text())["cells"]

@@ -1,6 +1,8 @@
 # Shared by scripts/setup, scripts/tchdist and scripts/test: where the venv lives and which
 # libtorch the build uses. Sourced, not run.
 TCHDIST_TORCH_VERSION=2.13.0
+# SciPy, in the same venv: the opt-in gemm sampler's tests compare against scipy.stats.
+TCHDIST_SCIPY_VERSION=1.17.1
 TCHDIST_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 
 log() { printf '%s\n' "$*" >&2; }

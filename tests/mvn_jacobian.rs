@@ -10,9 +10,10 @@ use common::{
 };
 use serde_json::{json, Value};
 use tch::{Kind, Tensor};
-use tchdist::distributions::MvnParam;
+use tchdist::distributions::{MvnParam, Sampler};
 use tchdist::mvn_jacobian::{
-    mvn_log_prob_jacobian, mvn_log_prob_jacobian_at, mvn_log_prob_jacobian_chunked, JacobianMethod,
+    mvn_log_prob_jacobian_at, mvn_log_prob_jacobian_chunked, mvn_log_prob_jacobian_with_sampler,
+    JacobianMethod,
 };
 
 struct Case {
@@ -27,6 +28,8 @@ struct Case {
     matrix: Vec<f64>,
     /// Given points (values, shape) instead of `num_samples` drawn ones.
     value: Option<(Vec<f64>, Vec<usize>)>,
+    /// How the samples are formed (the twin's `draw`).
+    sampler: Sampler,
 }
 
 impl Case {
@@ -48,6 +51,7 @@ impl Case {
             "dtype": if self.dtype == Kind::Float { "f32" } else { "f64" },
             "param": self.param,
             "method": self.method.name(),
+            "sampler": self.sampler.name(),
             "num_samples": self.num_samples,
             "loc": serde_json::from_str::<Value>(&json_nested(&self.loc, &self.loc_shape())).unwrap(),
             "matrix": serde_json::from_str::<Value>(&json_nested(&self.matrix, &self.matrix_shape())).unwrap(),
@@ -60,11 +64,12 @@ impl Case {
 
     fn describe(&self) -> String {
         format!(
-            "seed={} dtype={:?} param={} method={} batch={:?} d={} n={} value={:?}",
+            "seed={} dtype={:?} param={} method={} sampler={} batch={:?} d={} n={} value={:?}",
             self.seed,
             self.dtype,
             self.param,
             self.method,
+            self.sampler.name(),
             self.batch,
             self.d,
             self.num_samples,
@@ -127,6 +132,7 @@ fn random_cases(
                 loc,
                 matrix,
                 value: None,
+                sampler: Sampler::Exact,
             }
         })
         .collect()
@@ -205,7 +211,13 @@ fn run_rust_chunked(
         return mvn_log_prob_jacobian_at(&loc, &param, &value, case.method);
     }
     match chunk {
-        None => mvn_log_prob_jacobian(&loc, &param, case.num_samples, case.method),
+        None => mvn_log_prob_jacobian_with_sampler(
+            &loc,
+            &param,
+            case.num_samples,
+            case.method,
+            case.sampler,
+        ),
         Some(c) => mvn_log_prob_jacobian_chunked(&loc, &param, case.num_samples, case.method, c),
     }
 }
@@ -278,6 +290,7 @@ fn sample_counts_around_the_vectorised_normal_threshold_match_pytorch() {
                 loc: vec![rng.real(-1.0, 1.0)],
                 matrix: random_spd(&mut rng, d),
                 value: None,
+                sampler: Sampler::Exact,
             }
         })
         .collect();
@@ -318,6 +331,7 @@ fn samples_at_dimensions_20_and_above_match_pytorch_bit_for_bit_on_18_cases() {
                 loc: (0..batch_size * d).map(|_| rng.real(-3.0, 3.0)).collect(),
                 matrix,
                 value: None,
+                sampler: Sampler::Exact,
             }
         })
         .collect();
@@ -327,6 +341,61 @@ fn samples_at_dimensions_20_and_above_match_pytorch_bit_for_bit_on_18_cases() {
         !off && after > before,
         "the gemv route ran ({before} -> {after}, off: {off})"
     );
+}
+
+/// The opt-in gemm sampler against its PyTorch twin (`pytorch_twin.draw`: the same
+/// standard-normal draws times Lᵀ in one matmul, then each method's program): every method,
+/// unbatched and batched, d from 1 to 60, both dtypes, all three parameterisations.
+#[test]
+fn gemm_sampler_matches_its_pytorch_twin_bit_for_bit_on_30_cases() {
+    let methods = JacobianMethod::ALL;
+    let mut rng = Rng::new(2718);
+    let mut cases = random_cases(20, 2719, Some(&methods), 64);
+    // Ten more at the dimensions where one GEMM and the exact sampler's route differ most.
+    cases.extend(
+        random_cases(
+            10,
+            2720,
+            Some(&[JacobianMethod::Analytic, JacobianMethod::Jacfwd]),
+            64,
+        )
+        .into_iter()
+        .map(|mut case| {
+            case.d = rng.pick(&[20usize, 33, 60]);
+            let batch_size: usize = case.batch.iter().product();
+            case.loc = (0..batch_size * case.d)
+                .map(|_| rng.real(-3.0, 3.0))
+                .collect();
+            case.matrix = random_matrices(&mut rng, case.param, batch_size, case.d);
+            case
+        }),
+    );
+    for case in &mut cases {
+        case.sampler = Sampler::Gemm;
+    }
+    assert!(cases.iter().any(|c| !c.batch.is_empty()));
+    assert!(cases.iter().any(|c| c.d >= 20));
+    compare_with_python(&cases);
+}
+
+/// The gemm sampler draws the exact sampler's standard normals: its samples differ from
+/// PyTorch's only by the rounding of the product, and the generator ends in the same state.
+#[test]
+fn gemm_samples_are_the_exact_samples_up_to_rounding() {
+    for case in random_cases(24, 3141, Some(&[JacobianMethod::Analytic]), 300) {
+        let exact = run_rust(&case).expect("exact");
+        let gemm = run_rust(&Case {
+            sampler: Sampler::Gemm,
+            ..case_clone(&case)
+        })
+        .expect("gemm");
+        let (rtol, atol) = if case.dtype == Kind::Float {
+            (1e-5, 1e-5)
+        } else {
+            (1e-12, 1e-12)
+        };
+        common::assert_close(&gemm.samples, &exact.samples, rtol, atol, &case.describe());
+    }
 }
 
 #[test]
@@ -449,5 +518,6 @@ fn case_clone(c: &Case) -> Case {
         loc: c.loc.clone(),
         matrix: c.matrix.clone(),
         value: c.value.clone(),
+        sampler: c.sampler,
     }
 }

@@ -12,10 +12,10 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
-use tchdist::distributions::MvnParam;
-use tchdist::mvn_jacobian::{bench_case, mvn_log_prob_jacobian, JacobianMethod};
+use tchdist::distributions::{MvnParam, Sampler};
+use tchdist::mvn_jacobian::{bench_case, mvn_log_prob_jacobian_with_sampler, JacobianMethod};
 
-use super::case::Dtype;
+use super::case::{Dtype, SamplerFlag};
 use super::jacobian::Method;
 
 /// Flags of `tchdist bench`.
@@ -74,6 +74,9 @@ pub struct Args {
     /// n samples
     #[arg(long, conflicts_with_all = ["method", "floor", "step"])]
     pub sample: bool,
+    /// How samples are formed (the pipeline and --sample); a gemm run is named METHOD-gemm
+    #[arg(long, value_enum, default_value_t = SamplerFlag(Sampler::Exact), conflicts_with_all = ["floor", "step"])]
+    pub sampler: SamplerFlag,
     /// Drive another process's pipeline with this run policy instead of timing tchdist: DIR
     /// holds two named pipes, `requests` (written here: `run N`, `reset`, `peak`) and `replies`
     /// (`ok VALUE` or `error MESSAGE` per request: seconds of one pipeline of N samples, the
@@ -168,12 +171,22 @@ impl Pipeline for Local<'_> {
     fn run(&mut self, n: i64) -> Result<f64> {
         tch::manual_seed(1);
         let start = Instant::now();
+        let sampler = self.args.sampler.0;
         let out = if self.args.sample {
-            sample(&self.loc, &self.param, n)?
+            sample(&self.loc, &self.param, n, sampler)?
         } else {
             match &self.samples {
                 Some(x) => given_samples(self.args, &self.loc, &self.param, &x.f_narrow(0, 0, n)?)?,
-                None => mvn_log_prob_jacobian(&self.loc, &self.param, n, self.method)?.jacobian,
+                None => {
+                    mvn_log_prob_jacobian_with_sampler(
+                        &self.loc,
+                        &self.param,
+                        n,
+                        self.method,
+                        sampler,
+                    )?
+                    .jacobian
+                }
             }
         };
         if let tch::Device::Cuda(i) = self.device {
@@ -273,6 +286,11 @@ pub fn run(args: &Args) -> Result<Vec<u8>> {
     } else {
         method.to_string()
     };
+    let name = match args.sampler.0 {
+        Sampler::Exact => name,
+        other if args.label.is_none() => format!("{name}-{}", other.name()),
+        _ => name,
+    };
     let measured = match &args.peer {
         Some(dir) => measure(args, small, &mut Peer::open(dir)?)?,
         None => measure(args, small, &mut local(args, method)?)?,
@@ -327,7 +345,7 @@ fn local(args: &Args, method: JacobianMethod) -> Result<Local<'_>> {
     let param = MvnParam::CovarianceMatrix(cov);
     let samples = if args.floor || args.step {
         tch::manual_seed(1);
-        Some(sample(&loc, &param, args.num_samples)?)
+        Some(sample(&loc, &param, args.num_samples, Sampler::Exact)?)
     } else {
         None
     };
@@ -341,9 +359,10 @@ fn local(args: &Args, method: JacobianMethod) -> Result<Local<'_>> {
     })
 }
 
-/// `--sample`: build the validated distribution and draw `n` samples.
-fn sample(loc: &tch::Tensor, param: &MvnParam, n: i64) -> Result<tch::Tensor> {
-    let dist = tchdist::distributions::MultivariateNormal::new(loc, param.shallow_clone(), true)?;
+/// `--sample`: build the validated distribution and draw `n` samples with `sampler`.
+fn sample(loc: &tch::Tensor, param: &MvnParam, n: i64, sampler: Sampler) -> Result<tch::Tensor> {
+    let dist = tchdist::distributions::MultivariateNormal::new(loc, param.shallow_clone(), true)?
+        .with_sampler(sampler);
     Ok(tchdist::distributions::Distribution::sample(&dist, &[n])?)
 }
 

@@ -1,10 +1,11 @@
-//! The flags that describe one case (distribution, sample count, seed, dtype, device,
-//! threads), shared by `jacobian`, `check`, `sample` and `log-prob`.
+//! The flags that describe one case (distribution, sample count, seed, sampler, dtype,
+//! device, threads), shared by `jacobian`, `check`, `sample` and `log-prob`.
 
 use anyhow::{bail, Result};
+use clap::builder::PossibleValue;
 use clap::{ArgGroup, ValueEnum};
 use tch::{Kind, Tensor};
-use tchdist::distributions::MvnParam;
+use tchdist::distributions::{MvnParam, Sampler};
 use tchdist::format::torch_size;
 use tchdist::mvn_jacobian::{batch_numel, estimated_bytes, estimated_seconds, JacobianMethod};
 
@@ -43,6 +44,9 @@ pub struct CaseArgs {
     /// Intra-op threads (torch.set_num_threads); default: libtorch's choice
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(i32).range(1..=1024))]
     pub threads: Option<i32>,
+    /// How samples are formed from the standard-normal draws
+    #[arg(long, value_enum, default_value_t = SamplerFlag(Sampler::Exact))]
+    pub sampler: SamplerFlag,
     /// Run a method whose time grows with n² (loop, functional, vectorized, batched,
     /// batched-loop, jacrev) even when it would take over a minute
     #[arg(long)]
@@ -72,12 +76,42 @@ impl Dtype {
     }
 }
 
+/// `--sampler`: the library's [`Sampler`], names from the library (`Sampler::ALL`, `name`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SamplerFlag(pub Sampler);
+
+static SAMPLERS: [SamplerFlag; Sampler::ALL.len()] =
+    [SamplerFlag(Sampler::ALL[0]), SamplerFlag(Sampler::ALL[1])];
+
+impl ValueEnum for SamplerFlag {
+    fn value_variants<'a>() -> &'a [Self] {
+        &SAMPLERS
+    }
+
+    fn to_possible_value(&self) -> Option<PossibleValue> {
+        let help = match self.0 {
+            Sampler::Exact => "PyTorch's sampling: Python's samples bit for bit",
+            Sampler::Gemm => {
+                "the same draws times Lᵀ in one matrix product: faster at large d, not PyTorch's bits"
+            }
+        };
+        Some(PossibleValue::new(self.0.name()).help(help))
+    }
+}
+
+impl std::fmt::Display for SamplerFlag {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.0.name())
+    }
+}
+
 /// A parsed case, tensors on their device.
 pub struct Case {
     pub loc: Tensor,
     pub param: MvnParam,
     pub num_samples: i64,
     pub seed: u64,
+    pub sampler: Sampler,
     /// The JSON arrays as given (for the Python twin), after defaults are applied.
     pub loc_array: Array,
     pub matrix_array: Array,
@@ -194,6 +228,7 @@ impl CaseArgs {
             param,
             num_samples: self.num_samples,
             seed: self.seed,
+            sampler: self.sampler.0,
             loc_array: loc,
             matrix_array: matrix,
             param_name,

@@ -37,7 +37,7 @@ pub struct Args {
     #[arg(long, value_enum, default_value_t = Method::FUNCTIONAL)]
     pub method: Method,
     /// Check at these points (..., d) instead of drawn samples (JSON or @FILE)
-    #[arg(long, value_name = "JSON|@FILE", conflicts_with_all = ["num_samples", "seed"])]
+    #[arg(long, value_name = "JSON|@FILE", conflicts_with_all = ["num_samples", "seed", "sampler"])]
     pub value: Option<String>,
     /// Python with torch 2.13.0 (default: $TCHDIST_PYTHON, else the venv scripts/setup makes)
     #[arg(long, value_name = "PATH")]
@@ -83,6 +83,7 @@ pub fn run(args: &Args) -> Result<(Vec<u8>, bool)> {
         "device": args.case.device,
         "param": case.param_name,
         "method": method.name(),
+        "sampler": case.sampler.name(),
         "num_samples": case.num_samples,
         "loc": case.loc_array.to_json(),
         "matrix": case.matrix_array.to_json(),
@@ -105,8 +106,12 @@ pub fn run(args: &Args) -> Result<(Vec<u8>, bool)> {
     let theirs = &reply["results"][0];
 
     let mut table = format!(
-        "tchdist check: --method {} ({} {}, n={}) against torch {} at {}\n{:<9} {:>9} {:>8} {:>13}\n",
+        "tchdist check: --method {}{} ({} {}, n={}) against torch {} at {}\n{:<9} {:>9} {:>8} {:>13}\n",
         method,
+        match case.sampler {
+            tchdist::distributions::Sampler::Exact => String::new(),
+            other => format!(" --sampler {}", other.name()),
+        },
         args.case.dtype.name(),
         args.case.device,
         case.outputs(),

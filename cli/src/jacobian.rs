@@ -5,7 +5,7 @@ use clap::builder::PossibleValue;
 use clap::ValueEnum;
 use tchdist::format;
 use tchdist::mvn_jacobian::{
-    mvn_log_prob_jacobian, mvn_log_prob_jacobian_at, JacobianMethod, MvnJacobian,
+    mvn_log_prob_jacobian_at, mvn_log_prob_jacobian_with_sampler, JacobianMethod, MvnJacobian,
 };
 
 use super::case::{Case, CaseArgs};
@@ -30,7 +30,7 @@ pub struct Args {
     #[arg(long, value_enum, default_value_t = Method::FUNCTIONAL)]
     pub method: Method,
     /// Differentiate log_prob at these points (..., d) instead of drawn samples (JSON or @FILE)
-    #[arg(long, value_name = "JSON|@FILE", conflicts_with_all = ["num_samples", "seed"])]
+    #[arg(long, value_name = "JSON|@FILE", conflicts_with_all = ["num_samples", "seed", "sampler"])]
     pub value: Option<String>,
     #[command(flatten)]
     pub output: OutputArgs,
@@ -139,7 +139,13 @@ pub fn compute(case: &Case, method: JacobianMethod) -> Result<MvnJacobian> {
         Some((value, _)) => mvn_log_prob_jacobian_at(&case.loc, &case.param, value, method)?,
         None => {
             tch::manual_seed(case.seed as i64);
-            mvn_log_prob_jacobian(&case.loc, &case.param, case.num_samples, method)?
+            mvn_log_prob_jacobian_with_sampler(
+                &case.loc,
+                &case.param,
+                case.num_samples,
+                method,
+                case.sampler,
+            )?
         }
     })
 }

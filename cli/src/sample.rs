@@ -44,7 +44,7 @@ pub fn run_sample(args: &SampleArgs) -> Result<Vec<u8>> {
         args.output.format == Format::Json,
         None,
     )?;
-    let dist = MultivariateNormal::new(&case.loc, case.param, true)?;
+    let dist = MultivariateNormal::new(&case.loc, case.param, true)?.with_sampler(case.sampler);
     tch::manual_seed(case.seed as i64);
     let samples = dist.sample(&[case.num_samples])?;
     args.output
@@ -58,7 +58,7 @@ pub fn run_log_prob(args: &LogProbArgs) -> Result<Vec<u8>> {
         args.output.format == Format::Json,
         args.value.as_deref(),
     )?;
-    let dist = MultivariateNormal::new(&case.loc, case.param, true)?;
+    let dist = MultivariateNormal::new(&case.loc, case.param, true)?.with_sampler(case.sampler);
     let value = match case.value {
         Some((value, _)) => value,
         None => {

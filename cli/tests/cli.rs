@@ -347,6 +347,78 @@ fn check_agrees_with_python_on_the_default_case() {
     assert!(text.contains("result    agree"));
 }
 
+/// `--sampler gemm` is not PyTorch's sampling, but `check` holds it to its PyTorch twin (the
+/// same draws times Lᵀ in one matmul), and its samples are the exact ones up to rounding.
+#[test]
+fn gemm_sampler_is_checked_against_its_python_twin_and_is_the_exact_sampler_up_to_rounding() {
+    let loc = format!("[{}]", vec!["0.5"; 30].join(", "));
+    // Σ = I + 0.5 (all ones): every product sums 30 non-zero terms.
+    let rows: Vec<String> = (0..30)
+        .map(|i| {
+            let row: Vec<&str> = (0..30)
+                .map(|j| if i == j { "1.5" } else { "0.5" })
+                .collect();
+            format!("[{}]", row.join(", "))
+        })
+        .collect();
+    let cov = format!("[{}]", rows.join(", "));
+    let args = [
+        "-n",
+        "200",
+        "--dtype",
+        "f64",
+        "--loc",
+        loc.as_str(),
+        "--covariance",
+        cov.as_str(),
+        "--sampler",
+        "gemm",
+    ];
+    let out = check(&[&args[..], &["--method", "analytic"]].concat());
+    let text = stdout(&out);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        text.starts_with("tchdist check: --method analytic --sampler gemm "),
+        "{text}"
+    );
+    assert!(text.contains("result    agree"), "{text}");
+
+    let json_of = |sampler: &str| -> Vec<f64> {
+        let mut full = vec!["sample", "--format", "json"];
+        full.extend_from_slice(&args[..8]);
+        full.extend(["--sampler", sampler]);
+        let out = tchdist(&full);
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let v: serde_json::Value = serde_json::from_str(&stdout(&out)).expect("JSON");
+        v.as_array()
+            .expect("rows")
+            .iter()
+            .flat_map(|row| {
+                row.as_array()
+                    .expect("a row")
+                    .iter()
+                    .map(|x| x.as_f64().expect("a number"))
+            })
+            .collect()
+    };
+    let (exact, gemm) = (json_of("exact"), json_of("gemm"));
+    assert_eq!(exact.len(), 200 * 30);
+    assert!(exact != gemm, "a d = 30 GEMM rounds differently somewhere");
+    for (a, b) in exact.iter().zip(&gemm) {
+        assert!((a - b).abs() <= 1e-12 * (1.0 + a.abs()), "{a} vs {b}");
+    }
+}
+
 #[test]
 fn check_agrees_with_python_on_20_random_cases() {
     let mut rng = Rng::new(31337);

@@ -17,9 +17,9 @@ fn executable(path: &Path, body: &str) {
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755)).expect("chmod");
 }
 
-/// A stand-in `python3` whose `-m venv DIR` makes a venv whose python "installs torch" with
-/// `-m pip install` (half a second; two installs at once into one venv fail, as pip's do) and
-/// passes setup's version check once installed.
+/// A stand-in `python3` whose `-m venv DIR` makes a venv whose python "installs" the torch and
+/// scipy it is given with `-m pip install` (half a second; two installs at once into one venv
+/// fail, as pip's do) and passes setup's version checks once they are installed.
 fn stand_in_python(dir: &Path) -> PathBuf {
     let venv_python = dir.join("venv-python");
     executable(
@@ -30,10 +30,16 @@ case "$1" in
   -m)
     mkdir "$d/.pip-running" 2>/dev/null || { echo "pip: another install is running in $d" >&2; exit 1; }
     sleep 0.5
-    touch "$d/torch-2.13.0"
+    for a in "$@"; do
+      case "$a" in
+        torch==*) touch "$d/torch-2.13.0" ;;
+        scipy==*) touch "$d/scipy" ;;
+      esac
+    done
     rmdir "$d/.pip-running"
     ;;
   -) cat >/dev/null; [ -f "$d/torch-2.13.0" ] ;;
+  -c) [ -f "$d/scipy" ] ;;
   *) echo 2.13.0 ;;
 esac
 "#,
@@ -98,7 +104,8 @@ fn setup_says_nothing_when_the_venv_is_ready() {
     let venv = dir.path().join("venv");
     let first = setup(&venv, &python);
     assert_eq!(first.status.code(), Some(0));
-    assert!(String::from_utf8_lossy(&first.stderr).contains("setup: torch 2.13.0 ready"));
+    assert!(String::from_utf8_lossy(&first.stderr)
+        .contains("setup: torch 2.13.0 and scipy 1.17.1 ready"));
     let again = setup(&venv, &python);
     assert_eq!(again.status.code(), Some(0));
     assert!(
@@ -106,6 +113,23 @@ fn setup_says_nothing_when_the_venv_is_ready() {
         "{}",
         String::from_utf8_lossy(&again.stderr)
     );
+}
+
+#[test]
+fn setup_adds_scipy_to_a_torch_venv_that_lacks_it_without_rebuilding_it() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let python = stand_in_python(dir.path());
+    let venv = dir.path().join("venv");
+    assert_eq!(setup(&venv, &python).status.code(), Some(0));
+    // A venv made before scipy joined: torch, no scipy; and a mark a rebuild would remove.
+    std::fs::remove_file(venv.join("scipy")).expect("scipy was installed");
+    std::fs::write(venv.join("mark"), "").expect("mark");
+    let out = setup(&venv, &python);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    assert!(err.contains("setup: adding scipy==1.17.1 to"), "{err}");
+    assert!(!err.contains("creating"), "{err}");
+    assert!(venv.join("scipy").is_file() && venv.join("mark").is_file());
 }
 
 /// scripts/tchdist with `env`: one `error:` line, a failing exit code, no cargo output.

@@ -38,7 +38,7 @@ pub use geometric::Geometric;
 pub use independent::Independent;
 pub use kl::kl_divergence;
 pub use lowrank_multivariate_normal::LowRankMultivariateNormal;
-pub use multivariate_normal::{MultivariateNormal, MvnParam};
+pub use multivariate_normal::{MultivariateNormal, MvnParam, Sampler};
 pub use normal::Normal;
 pub use one_hot_categorical::{OneHotCategorical, OneHotCategoricalStraightThrough};
 pub use poisson::Poisson;

@@ -92,6 +92,59 @@ impl MvnParam {
     }
 }
 
+/// How [`MultivariateNormal`] turns its standard-normal draws into samples.
+///
+/// Both draw `eps = torch.empty(shape).normal_()`, so both take the same numbers from the
+/// generator and leave it in the same state; they differ in the product `L eps`.
+///
+/// ```
+/// # fn main() -> tchdist::Result<()> {
+/// use tch::{Kind, Tensor};
+/// use tchdist::distributions::{Distribution, MultivariateNormal, Sampler};
+/// let loc = Tensor::zeros([3], (Kind::Double, tch::Device::Cpu));
+/// let l = Tensor::from_slice(&[1.0f64, 0.0, 0.0, 0.5, 2.0, 0.0, -1.0, 0.25, 3.0]).reshape([3, 3]);
+/// let exact = MultivariateNormal::from_scale_tril(&loc, &l)?;
+/// let gemm = exact.clone().with_sampler(Sampler::Gemm);
+/// tch::manual_seed(7);
+/// let a = exact.sample(&[1000])?;
+/// tch::manual_seed(7);
+/// let b = gemm.sample(&[1000])?;
+/// // The same draws; the products differ at most in their last bits.
+/// assert!(a.allclose(&b, 1e-14, 1e-14, false));
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Sampler {
+    /// PyTorch's `loc + _batch_mv(L, eps)`: the samples equal Python's bit for bit after the
+    /// same `manual_seed`.
+    #[default]
+    Exact,
+    /// `loc + eps Lᵀ` with all sample vectors in one matrix product (one GEMM per batch
+    /// matrix). The same distribution and the same draws, not PyTorch's bits: each sample
+    /// differs from [`Sampler::Exact`]'s in its last bits (the products' sums are rounded in
+    /// another order). Faster where `_batch_mv`'s one product per sample dominates the
+    /// sampling (large d). Opt-in.
+    Gemm,
+}
+
+impl Sampler {
+    /// Every sampler, in the CLI's order.
+    pub const ALL: [Sampler; 2] = [Sampler::Exact, Sampler::Gemm];
+
+    /// The name on the command line and in the Python twin's requests.
+    ///
+    /// ```
+    /// assert_eq!(tchdist::distributions::Sampler::Gemm.name(), "gemm");
+    /// ```
+    pub fn name(self) -> &'static str {
+        match self {
+            Sampler::Exact => "exact",
+            Sampler::Gemm => "gemm",
+        }
+    }
+}
+
 /// The multivariate normal distribution N(loc, Σ): `torch.distributions.MultivariateNormal`.
 ///
 /// Density: log p(x) = -½ (k log 2π + (x-μ)ᵀ Σ⁻¹ (x-μ)) - log |L|, with Σ = L Lᵀ.
@@ -122,6 +175,7 @@ pub struct MultivariateNormal {
     batch_shape: Vec<i64>,
     event_shape: Vec<i64>,
     validate_args: bool,
+    sampler: Sampler,
     scale_tril: OnceCell<Tensor>,
     covariance_matrix: OnceCell<Tensor>,
     precision_matrix: OnceCell<Tensor>,
@@ -138,6 +192,7 @@ impl Clone for MultivariateNormal {
             batch_shape: self.batch_shape.clone(),
             event_shape: self.event_shape.clone(),
             validate_args: self.validate_args,
+            sampler: self.sampler,
             scale_tril: clone_cell(&self.scale_tril),
             covariance_matrix: clone_cell(&self.covariance_matrix),
             precision_matrix: clone_cell(&self.precision_matrix),
@@ -272,6 +327,7 @@ impl MultivariateNormal {
             batch_shape,
             event_shape,
             validate_args,
+            sampler: Sampler::Exact,
             scale_tril: OnceCell::new(),
             covariance_matrix: OnceCell::new(),
             precision_matrix: OnceCell::new(),
@@ -310,6 +366,30 @@ impl MultivariateNormal {
     /// ```
     pub fn loc(&self) -> &Tensor {
         &self.loc
+    }
+
+    /// This distribution drawing its samples with `sampler` (no PyTorch counterpart: PyTorch
+    /// always samples as [`Sampler::Exact`], the default). Everything but `sample`/`rsample`
+    /// is unchanged; [`Distribution::expand`] and `clone` keep the sampler.
+    ///
+    /// ```
+    /// # fn main() -> tchdist::Result<()> {
+    /// use tch::Tensor;
+    /// use tchdist::distributions::{MultivariateNormal, Sampler};
+    /// let d = MultivariateNormal::from_covariance(&Tensor::zeros([2], tch::kind::FLOAT_CPU), &Tensor::eye(2, tch::kind::FLOAT_CPU))?;
+    /// assert_eq!(d.sampler(), Sampler::Exact);
+    /// assert_eq!(d.with_sampler(Sampler::Gemm).sampler(), Sampler::Gemm);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn with_sampler(mut self, sampler: Sampler) -> Self {
+        self.sampler = sampler;
+        self
+    }
+
+    /// How `sample`/`rsample` form the samples ([`MultivariateNormal::with_sampler`]).
+    pub fn sampler(&self) -> Sampler {
+        self.sampler
     }
 
     /// The Cholesky factor before broadcasting (`_unbroadcasted_scale_tril`).
@@ -503,13 +583,17 @@ impl Distribution for MultivariateNormal {
         Ok(Constraint::RealVector)
     }
 
-    /// `loc + _batch_mv(L, eps)` with `eps = torch.empty(shape).normal_()`.
+    /// `loc + _batch_mv(L, eps)` with `eps = torch.empty(shape).normal_()`; with
+    /// [`Sampler::Gemm`], `loc + eps Lᵀ` in one matrix product.
     fn rsample(&self, sample_shape: &[i64]) -> Result<Tensor> {
         let shape = self.extended_shape(sample_shape);
         let eps = standard_normal(&shape, self.loc.kind(), self.loc.device())?;
-        Ok(self
-            .loc
-            .f_add(&batch_mv(&self.unbroadcasted_scale_tril, &eps)?)?)
+        let l = &self.unbroadcasted_scale_tril;
+        let product = match self.sampler {
+            Sampler::Exact => batch_mv(l, &eps)?,
+            Sampler::Gemm => gemm_mv(l, &eps, &self.batch_shape)?,
+        };
+        Ok(self.loc.f_add(&product)?)
     }
 
     /// `-0.5 * (k log 2π + M) - Σ log diag(L)`, M from `_batch_mahalanobis`.
@@ -575,6 +659,7 @@ impl Distribution for MultivariateNormal {
             batch_shape: batch_shape.to_vec(),
             event_shape: self.event_shape.clone(),
             validate_args: self.validate_args,
+            sampler: self.sampler,
             scale_tril: expand_cell(&self.scale_tril, expand)?,
             covariance_matrix: expand_cell(&self.covariance_matrix, expand)?,
             precision_matrix: expand_cell(&self.precision_matrix, expand)?,
@@ -647,6 +732,34 @@ pub(crate) fn batch_mv(bmat: &Tensor, bvec: &Tensor) -> Result<Tensor> {
         return Ok(product);
     }
     Ok(bmat.f_matmul(&bvec.f_unsqueeze(-1)?)?.f_squeeze_dim(-1)?)
+}
+
+/// [`Sampler::Gemm`]'s product `L eps` for every vector of `eps` (`sample_shape +
+/// batch_shape + (d,)`): `eps Lᵀ` with the sample vectors as the rows of one matrix, one GEMM
+/// for a 2-D `L`, one per batch matrix otherwise (`L` expanded to the batch shape).
+fn gemm_mv(l: &Tensor, eps: &Tensor, batch_shape: &[i64]) -> Result<Tensor> {
+    let shape = eps.size();
+    let d = shape[shape.len() - 1];
+    let b: i64 = batch_shape.iter().product();
+    if eps.numel() == 0 || b == 0 {
+        // Nothing to multiply (and no -1 to infer in the reshapes below).
+        return batch_mv(l, eps);
+    }
+    if l.dim() == 2 {
+        return Ok(eps
+            .f_reshape([-1, d])?
+            .f_matmul(&l.f_mt()?)?
+            .f_reshape(&shape)?);
+    }
+    let mut l_shape = batch_shape.to_vec();
+    l_shape.extend([d, d]);
+    let l = l.f_expand(&l_shape, false)?.f_reshape([b, d, d])?;
+    // (S..., B..., d) -> (N, B, d) -> (B, N, d), times (B, d, d), and back.
+    let rows = eps.f_reshape([-1, b, d])?.f_transpose(0, 1)?;
+    Ok(rows
+        .f_matmul(&l.f_mt()?)?
+        .f_transpose(0, 1)?
+        .f_reshape(&shape)?)
 }
 
 /// `_batch_mahalanobis(bL, bx)`: xᵀ (L Lᵀ)⁻¹ x with one triangular solve over all vectors,

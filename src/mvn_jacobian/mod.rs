@@ -12,7 +12,7 @@ use crate::autograd::functional::{
     chunk_ranges, jacobian, standard_basis_rows, JacobianOptions, Strategy,
 };
 use crate::autograd::{grad, GradOptions};
-use crate::distributions::{Distribution, MultivariateNormal, MvnParam};
+use crate::distributions::{Distribution, MultivariateNormal, MvnParam, Sampler};
 use crate::error::{Error, Result};
 use crate::func;
 
@@ -213,8 +213,7 @@ pub fn mvn_log_prob_jacobian(
     num_samples: i64,
     method: JacobianMethod,
 ) -> Result<MvnJacobian> {
-    let chunk = basis_chunk_rows(loc, param, num_samples);
-    mvn_log_prob_jacobian_chunked(loc, param, num_samples, method, chunk)
+    mvn_log_prob_jacobian_with_sampler(loc, param, num_samples, method, Sampler::Exact)
 }
 
 /// [`mvn_log_prob_jacobian`] with the chunk of one-hot basis rows that the `vectorized`,
@@ -247,7 +246,52 @@ pub fn mvn_log_prob_jacobian_chunked(
     method: JacobianMethod,
     chunk: Option<i64>,
 ) -> Result<MvnJacobian> {
-    run(loc, param, Points::Draw(num_samples), method, chunk)
+    run(
+        loc,
+        param,
+        Points::Draw(num_samples, Sampler::Exact),
+        method,
+        chunk,
+    )
+}
+
+/// [`mvn_log_prob_jacobian`] with the samples drawn by `sampler`: [`Sampler::Exact`] is
+/// [`mvn_log_prob_jacobian`] itself; with [`Sampler::Gemm`] the same standard-normal draws are
+/// multiplied by Lᵀ in one matrix product (faster at large d, not PyTorch's sample bits; the
+/// log-probabilities and the Jacobian are then each method's program on those samples).
+///
+/// ```
+/// # fn main() -> tchdist::Result<()> {
+/// use tch::{Device, Kind, Tensor};
+/// use tchdist::distributions::{MvnParam, Sampler};
+/// use tchdist::mvn_jacobian::{mvn_log_prob_jacobian_with_sampler, JacobianMethod};
+/// let loc = Tensor::zeros([30], (Kind::Double, Device::Cpu));
+/// let cov = MvnParam::CovarianceMatrix(Tensor::eye(30, (Kind::Double, Device::Cpu)) * 2.0);
+/// tch::manual_seed(0);
+/// let run = mvn_log_prob_jacobian_with_sampler(&loc, &cov, 500, JacobianMethod::Analytic, Sampler::Gemm)?;
+/// // Σ⁻¹ (x − μ) = x / 2
+/// assert!(run.jacobian.allclose(&(&run.samples / 2.0), 1e-15, 0.0, false));
+/// # Ok(())
+/// # }
+/// ```
+///
+/// # Errors
+/// As [`mvn_log_prob_jacobian`].
+pub fn mvn_log_prob_jacobian_with_sampler(
+    loc: &Tensor,
+    param: &MvnParam,
+    num_samples: i64,
+    method: JacobianMethod,
+    sampler: Sampler,
+) -> Result<MvnJacobian> {
+    let chunk = basis_chunk_rows(loc, param, num_samples);
+    run(
+        loc,
+        param,
+        Points::Draw(num_samples, sampler),
+        method,
+        chunk,
+    )
 }
 
 /// The Jacobian of `log_prob(value)` with respect to `loc` at the caller's points: each
@@ -291,7 +335,7 @@ pub fn mvn_log_prob_jacobian_at(
 /// Where the log-probabilities are taken: `n` fresh samples, or the caller's points.
 #[derive(Clone, Copy)]
 enum Points<'a> {
-    Draw(i64),
+    Draw(i64, Sampler),
     Given(&'a Tensor),
 }
 
@@ -299,7 +343,8 @@ impl Points<'_> {
     /// `dist.sample((n,))`, or the given points.
     fn of(self, dist: &MultivariateNormal) -> Result<Tensor> {
         match self {
-            Points::Draw(n) => dist.sample(&[n]),
+            Points::Draw(n, Sampler::Exact) => dist.sample(&[n]),
+            Points::Draw(n, sampler) => dist.clone().with_sampler(sampler).sample(&[n]),
             Points::Given(value) => Ok(value.shallow_clone()),
         }
     }

@@ -65,19 +65,50 @@ def closed_form_score(dist, value):
     return w.permute(bd + 1, *range(0, bd + 1)).reshape(shape)
 
 
-def compute(method, mu, kw, matrix, n, chunk=None, value=None):
+def gemm_mv(L, eps, batch_shape):
+    """tchdist's Sampler::Gemm product (multivariate_normal.rs gemm_mv): eps Lᵀ with the
+    sample vectors as the rows of one matrix, one GEMM per batch matrix."""
+    shape = eps.shape
+    d = shape[-1]
+    b = 1
+    for s in batch_shape:
+        b *= s
+    if eps.numel() == 0 or b == 0:
+        return torch.matmul(L, eps.unsqueeze(-1)).squeeze(-1)
+    if L.dim() == 2:
+        return eps.reshape(-1, d).matmul(L.mT).reshape(shape)
+    L = L.expand(tuple(batch_shape) + (d, d)).reshape(b, d, d)
+    rows = eps.reshape(-1, b, d).transpose(0, 1)
+    return rows.matmul(L.mT).transpose(0, 1).reshape(shape)
+
+
+def draw(dist, n, sampler="exact"):
+    """dist.sample((n,)); with tchdist's "gemm" sampler, the same draws (distributions.utils.
+    _standard_normal) times Lᵀ in one matrix product."""
+    if sampler == "exact":
+        return dist.sample((n,))
+    if sampler != "gemm":
+        raise ValueError(sampler)
+    with torch.no_grad():
+        shape = dist._extended_shape((n,))
+        eps = torch.empty(shape, dtype=dist.loc.dtype, device=dist.loc.device).normal_()
+        return dist.loc + gemm_mv(dist._unbroadcasted_scale_tril, eps, dist.batch_shape)
+
+
+def compute(method, mu, kw, matrix, n, chunk=None, value=None, sampler="exact"):
     """One Python program per method: draws n samples of MultivariateNormal(mu, **{kw: matrix})
     (mu requires grad), or takes the given points `value` instead, takes their
     log-probabilities and the Jacobian with respect to mu.
     `chunk` (the benchmark's large cases) splits the one-hot basis of `batched` into row chunks
     and is `jacrev`'s chunk_size, as tchdist does past its memory budget; PyTorch's
-    `jacobian(vectorize=True)` has no such argument."""
+    `jacobian(vectorize=True)` has no such argument. `sampler`: "exact" (PyTorch's own
+    sampling) or "gemm" (see `draw`)."""
     if method in ("functional", "vectorized"):  # question_answer.py (+ vectorize=True)
         seen = {}
 
         def f(mu):
             dist = MultivariateNormal(mu, **{kw: matrix})
-            samples = dist.sample((n,)) if value is None else value
+            samples = draw(dist, n, sampler) if value is None else value
             logprobs = dist.log_prob(samples)
             seen["samples"], seen["log_prob"] = samples, logprobs
             return logprobs
@@ -85,7 +116,7 @@ def compute(method, mu, kw, matrix, n, chunk=None, value=None):
         jac = torch.autograd.functional.jacobian(f, mu, vectorize=method == "vectorized")
         return seen["samples"], seen["log_prob"], jac
     dist = MultivariateNormal(mu, **{kw: matrix})
-    samples = dist.sample((n,)) if value is None else value
+    samples = draw(dist, n, sampler) if value is None else value
     log_prob = dist.log_prob(samples)
     if method == "loop":  # question_loop.py
         grads = [torch.autograd.grad(lp, mu, retain_graph=True) for lp in log_prob]
@@ -151,7 +182,8 @@ def run(case):
     if value is not None:
         value = torch.tensor(value, dtype=dtype, device=device)
     samples, log_prob, jac = compute(
-        case["method"], mu, kw, matrix, case["num_samples"], value=value
+        case["method"], mu, kw, matrix, case["num_samples"], value=value,
+        sampler=case.get("sampler", "exact"),
     )
     return {
         "samples": bits(samples),

@@ -531,7 +531,7 @@ def report(results, proc, args, elapsed_s):
         "programs the parity tests compare bit for bit); JAX "
         + (f"{JAX_VERSION} (CPU, `jit`, x64 for f64) runs scripts/bench_jax.py: the closed form "
            "with `cho_solve` for analytic, `jax.jacfwd` for forward and jacfwd, `jax.jacrev` "
-           "(in chunks of basis rows where one pass would not fit in 512 MiB) for jacrev, "
+           "(in tchdist's chunks of basis rows, `basis_chunk_rows`) for jacrev, "
            "vectorized and batched, `vmap(grad)` for per-sample; each size is compiled before "
            "the clock (a one-time cost), and the clock stops after `block_until_ready`. JAX draws "
            "its own samples (threefry, one GEMM), so its numbers are not PyTorch's. The loops of "

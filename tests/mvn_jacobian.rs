@@ -472,7 +472,7 @@ fn closed_form_jacobian_agrees_with_autodiff_within_torch_testing_tolerance() {
     }
 }
 
-/// Past `BASIS_MEMORY_BUDGET` the vectorized, batched and jacrev methods split the one-hot
+/// Past `BASIS_PASS_TARGET` the vectorized, batched and jacrev methods split the one-hot
 /// basis into chunks of rows; each row's arithmetic is unchanged, so the Jacobian keeps the bits
 /// of the one-pass form (which the test above proves equal to PyTorch's).
 #[test]

@@ -37,6 +37,16 @@ fn random_case(rng: &mut Rng, batch: &[i64], d: i64, kind: Kind) -> (Tensor, Ten
     )
 }
 
+/// Member `i` of a one-dimensional batch of `members` (0: unbatched, `t` itself): the batch
+/// dimension sits left of the `event_dims` rightmost dimensions.
+fn member(t: &Tensor, members: i64, i: i64, event_dims: i64) -> Tensor {
+    if members == 0 {
+        t.shallow_clone()
+    } else {
+        t.select(t.dim() as i64 - event_dims - 1, i)
+    }
+}
+
 fn gemm_dist(loc: &Tensor, l: &Tensor) -> MultivariateNormal {
     MultivariateNormal::new(loc, MvnParam::ScaleTril(l.shallow_clone()), true)
         .expect("a valid distribution")
@@ -103,15 +113,9 @@ fn gemm_samples_have_the_mean_and_covariance_of_the_distribution() {
             tch::manual_seed(rng.next_u64() as i64 % 1000);
             let x = gemm_dist(&loc, &l).sample(&[n]).expect("sampling works");
             let members = batch.first().copied().unwrap_or(0);
-            let pick = |t: &Tensor, i: i64, dims: usize| {
-                if members == 0 {
-                    t.shallow_clone()
-                } else {
-                    t.select(t.dim() as i64 - dims as i64 - 1, i)
-                }
-            };
             for i in 0..members.max(1) {
-                let (loc_i, l_i, x_i) = (pick(&loc, i, 1), pick(&l, i, 2), pick(&x, i, 1));
+                let pick = |t: &Tensor, event_dims| member(t, members, i, event_dims);
+                let (loc_i, l_i, x_i) = (pick(&loc, 1), pick(&l, 2), pick(&x, 1));
                 let cov = l_i.matmul(&l_i.tr());
                 let e = excess(&x_i, &loc_i, &cov);
                 assert!(
@@ -154,25 +158,10 @@ fn gemm_samples_agree_with_scipy_stats() {
             let lp = dist.log_prob(&x).expect("log_prob works");
             let members = batch.first().copied().unwrap_or(0);
             for i in 0..members.max(1) {
-                let sel = |t: &Tensor, dims: i64| {
-                    if members == 0 {
-                        t.shallow_clone()
-                    } else {
-                        t.select(t.dim() as i64 - dims - 1, i)
-                    }
-                };
-                let (loc_i, l_i) = (sel(&loc, 1), sel(&l, 2));
+                let pick = |t: &Tensor, event_dims| member(t, members, i, event_dims);
+                let (loc_i, l_i) = (pick(&loc, 1), pick(&l, 2));
                 let cov = l_i.matmul(&l_i.tr());
-                let x_i = if members == 0 {
-                    x.shallow_clone()
-                } else {
-                    x.select(1, i)
-                };
-                let lp_i = if members == 0 {
-                    lp.shallow_clone()
-                } else {
-                    lp.select(1, i)
-                };
+                let (x_i, lp_i) = (pick(&x, 1), pick(&lp, 0));
                 cases.push(scipy_case(&loc_i, &cov, &x_i, &lp_i));
                 described.push((
                     format!("{kind:?} d={d} batch={batch:?} member {i} n={n}"),

@@ -286,10 +286,10 @@ pub fn run(args: &Args) -> Result<Vec<u8>> {
     } else {
         method.to_string()
     };
-    let name = match args.sampler.0 {
-        Sampler::Exact => name,
-        other if args.label.is_none() => format!("{name}-{}", other.name()),
-        _ => name,
+    let name = if args.label.is_none() && args.sampler.0 != Sampler::Exact {
+        format!("{name}-{}", args.sampler)
+    } else {
+        name
     };
     let measured = match &args.peer {
         Some(dir) => measure(args, small, &mut Peer::open(dir)?)?,

@@ -399,17 +399,12 @@ fn gemm_sampler_is_checked_against_its_python_twin_and_is_the_exact_sampler_up_t
             "{}",
             String::from_utf8_lossy(&out.stderr)
         );
-        let v: serde_json::Value = serde_json::from_str(&stdout(&out)).expect("JSON");
-        v.as_array()
-            .expect("rows")
-            .iter()
-            .flat_map(|row| {
-                row.as_array()
-                    .expect("a row")
-                    .iter()
-                    .map(|x| x.as_f64().expect("a number"))
-            })
-            .collect()
+        let mut values = Vec::new();
+        flatten(
+            &serde_json::from_str(&stdout(&out)).expect("JSON"),
+            &mut values,
+        );
+        values
     };
     let (exact, gemm) = (json_of("exact"), json_of("gemm"));
     assert_eq!(exact.len(), 200 * 30);

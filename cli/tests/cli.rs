@@ -558,6 +558,29 @@ fn quiet_prints_nothing_but_keeps_the_exit_code() {
     assert!(out.stdout.is_empty() && out.stderr.is_empty());
 }
 
+/// `.cargo/config.toml` compiles jemalloc's options into the binary (docs/ARCHITECTURE.md,
+/// "Memory"); jemalloc prints the options in force at exit under `stats_print`.
+#[test]
+fn binary_allocates_through_jemalloc_with_the_compiled_in_options() {
+    let out = Command::new(env!("CARGO_BIN_EXE_tchdist"))
+        .arg("--version")
+        .env("MALLOC_CONF", "stats_print:true")
+        .output()
+        .expect("run tchdist");
+    let stats = String::from_utf8_lossy(&out.stderr);
+    for option in [
+        "opt.background_thread: true",
+        "opt.dirty_decay_ms: 100",
+        "opt.muzzy_decay_ms: 0",
+        "opt.lg_extent_max_active_fit: 10",
+    ] {
+        assert!(
+            stats.contains(option),
+            "{option} not in jemalloc's stats:\n{stats}"
+        );
+    }
+}
+
 #[test]
 fn version_names_tch_and_libtorch() {
     let out = stdout(&tchdist(&["--version"]));

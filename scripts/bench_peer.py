@@ -5,7 +5,8 @@ budget) lives once, in tchdist's `bench` (cli/src/bench.rs). Imported by scripts
 
 Requests, one per line: `run N` (seed, run one pipeline of N samples, answer its seconds),
 `reset` (collect the garbage and hand freed heap pages back, see `settle`; reset the peak RSS;
-answer the RSS now in bytes), `peak` (answer the peak RSS in bytes). Answers: `ok VALUE` or `error MESSAGE` (one line; the twin goes on serving).
+answer the RSS now in bytes), `peak` (answer the peak RSS in bytes). Answers: `ok VALUE` or
+`error MESSAGE` (one line; the twin goes on serving).
 """
 
 import ctypes
@@ -36,7 +37,7 @@ def settle():
     itself needs. Without it, garbage collected during the timed runs left free heap pages that
     the pipeline's tensors reused uncounted: at n = 1000, d = 10, f32 ten 103,800-byte dict
     copies made before the reset and collected after it took the PyTorch twin's jacfwd from
-    2.6-3.5 MiB above start to 0.9-2.1, run to run, while the bytes its allocations held at
+    2.6-3.6 MiB above start to 0.9-2.1, run to run, while the bytes its allocations held at
     their peak (counted under a malloc wrapper) were the same as tchdist's, 1.99 against 1.93
     MiB (docs/ARCHITECTURE.md, "Memory"). tchdist's side has no garbage collector, and jemalloc
     hands freed pages back within 100 ms (.cargo/config.toml)."""
